@@ -1,0 +1,16 @@
+"""Data sources: typed records, label sets, and a registry of readers (importing registers them)."""
+
+from . import synthetic  # noqa: F401  (registers "demo")
+from .labels import IEMOCAP_LABELS, MELD_LABELS
+from .records import DatasetSplits, Utterance
+from .registry import list_datasets, load_dataset, register_dataset
+
+__all__ = [
+    "DatasetSplits",
+    "Utterance",
+    "MELD_LABELS",
+    "IEMOCAP_LABELS",
+    "list_datasets",
+    "load_dataset",
+    "register_dataset",
+]

@@ -1,0 +1,56 @@
+"""Helpers for ragged per-utterance node sets: padding to ``[B, L, D]`` and segment means.
+
+A batched graph stores each node type's nodes back to back, utterance after utterance;
+``counts[b]`` is how many of them belong to utterance ``b``. Attention inside one utterance
+needs them as a padded block with a mask; these helpers convert both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Padded", "pad_segments", "segment_mean", "segment_ids"]
+
+
+@dataclass
+class Padded:
+    """Padded view of ragged nodes: ``values[b, i]`` is node ``i`` of utterance ``b``.
+
+    Shapes: ``values`` [B, L, D]; ``mask`` [B, L] (True on real nodes); ``graph`` and
+    ``position`` [N] give each original node's place, so ``values[graph, position]`` undoes it.
+    """
+
+    values: torch.Tensor
+    mask: torch.Tensor
+    graph: torch.Tensor
+    position: torch.Tensor
+
+    def unpad(self, padded: torch.Tensor) -> torch.Tensor:
+        """``[B, L, ...]`` back to ``[N, ...]`` in the original node order."""
+        return padded[self.graph, self.position]
+
+
+def segment_ids(counts: torch.Tensor) -> torch.Tensor:
+    """``[N]`` utterance index of every node, from per-utterance ``counts`` [B]."""
+    return torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
+
+
+def pad_segments(x: torch.Tensor, counts: torch.Tensor) -> Padded:
+    """Pad ``x`` [N, D] into ``[B, L, D]`` with ``L = max(counts)`` (at least 1)."""
+    graph = segment_ids(counts)
+    starts = torch.cumsum(counts, 0) - counts
+    position = torch.arange(x.shape[0], device=x.device) - starts[graph]
+    length = max(int(counts.max()) if counts.numel() else 0, 1)
+    values = x.new_zeros(counts.numel(), length, *x.shape[1:])
+    values[graph, position] = x
+    mask = torch.zeros(counts.numel(), length, dtype=torch.bool, device=x.device)
+    mask[graph, position] = True
+    return Padded(values=values, mask=mask, graph=graph, position=position)
+
+
+def segment_mean(x: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """``[B, D]`` mean of each utterance's rows of ``x`` [N, D]; zero for an utterance with none."""
+    sums = x.new_zeros(counts.numel(), x.shape[1]).index_add_(0, segment_ids(counts), x)
+    return sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype)

@@ -1,0 +1,100 @@
+"""SyncTVA: MSDE per modality -> heterogeneous GAT -> attention pooling -> CAF -> classifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from dgl import DGLHeteroGraph
+from torch import nn
+
+from ..config import ModelConfig
+from ..graphs.schema import GraphSchema
+from .caf import CAF, CAFAttention
+from .hetero_gat import HeteroGAT
+from .msde import MSDE, Projection
+from .pooling import AttentionPooling
+
+__all__ = ["SyncTVA", "SyncTVAOutput", "AttentionMaps"]
+
+
+@dataclass
+class AttentionMaps:
+    """Every attention the model computed in one forward pass (all detached).
+
+    ``gat[l][etype]``: [E, heads, 1] per layer and canonical edge type; ``msde[m]``:
+    [B', heads, L, L] over utterances that have modality ``m``; ``msde_gates[m]``: [N_m, hidden];
+    ``pooling[m]``: [N_m, 1]; ``caf``: cross-attention and modality gates (None when CAF is off).
+    """
+
+    gat: list[dict[tuple[str, str, str], torch.Tensor]]
+    msde: dict[str, torch.Tensor | None]
+    msde_gates: dict[str, torch.Tensor | None]
+    pooling: dict[str, torch.Tensor]
+    caf: CAFAttention | None
+
+
+@dataclass
+class SyncTVAOutput:
+    """Logits [B, n_classes], the fused utterance vectors [B, D], and optionally the attention maps."""
+
+    logits: torch.Tensor
+    fused: torch.Tensor
+    attention: AttentionMaps | None = None
+
+
+class SyncTVA(nn.Module):
+    """The Sync-TVA model, built from the graph schema and the config (never from a sample graph).
+
+    Shapes: a batched heterograph of B utterances with ``feat`` [N_t, in_dims[t]] on each node
+    type in ``schema.node_types`` -> logits [B, n_classes].
+
+    Example::
+
+        schema = load_schema("utterance")
+        model = SyncTVA(schema, {"text": 48, "audio": 32, "visual": 48}, n_classes=7, cfg=ModelConfig())
+        out = model(builder.build_batch(batch_features))
+    """
+
+    def __init__(self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig):
+        super().__init__()
+        schema = schema.restrict(cfg.modalities)
+        missing = [m for m in schema.node_types if m not in in_dims]
+        if missing:
+            raise ValueError(f"no feature width for modalities {missing}; the data provides {sorted(in_dims)}")
+        self.schema, self.cfg = schema, cfg
+        self.modalities = list(schema.node_types)
+        d = cfg.hidden
+        self.enhance = nn.ModuleDict(
+            {
+                m: MSDE(in_dims[m], d, num_heads=cfg.msde_heads, dropout=cfg.dropout) if cfg.msde else Projection(in_dims[m], d)
+                for m in self.modalities
+            }
+        )
+        self.gat = HeteroGAT(schema, d, cfg.gat_layers, num_heads=cfg.gat_heads, dropout=cfg.dropout, attn_dropout=cfg.attn_dropout)
+        self.pool = nn.ModuleDict({m: AttentionPooling(d) for m in self.modalities})
+        self.caf = CAF(self.modalities, d, num_heads=cfg.caf_heads, dropout=cfg.dropout) if cfg.caf else None
+        fused_dim = d if cfg.caf else d * len(self.modalities)  # CAF off: concatenation
+        self.classifier = nn.Sequential(nn.Linear(fused_dim, d), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(d, n_classes))
+
+    def forward(self, g: DGLHeteroGraph, *, return_attention: bool = False) -> SyncTVAOutput:
+        counts = {m: g.batch_num_nodes(m) for m in self.modalities}
+        h = {m: self.enhance[m](g.nodes[m].data["feat"], counts[m], keep_attention=return_attention) for m in self.modalities}
+        h = self.gat(g, h)
+        summaries = {m: self.pool[m](g, h[m], m) for m in self.modalities}
+        if self.caf is not None:
+            fused = self.caf(summaries, h, counts, keep_attention=return_attention)
+        else:
+            fused = torch.cat([summaries[m] for m in self.modalities], dim=-1)  # [B, M * hidden]
+        logits = self.classifier(fused)
+        attention = self._attention_maps() if return_attention else None
+        return SyncTVAOutput(logits=logits, fused=fused, attention=attention)
+
+    def _attention_maps(self) -> AttentionMaps:
+        return AttentionMaps(
+            gat=[{k: v.detach() for k, v in layer.items()} for layer in self.gat.attention()],
+            msde={m: getattr(self.enhance[m], "last_attention", None) for m in self.modalities},
+            msde_gates={m: getattr(self.enhance[m], "last_gate", None) for m in self.modalities},
+            pooling={m: self.pool[m].last_weights for m in self.modalities},
+            caf=self.caf.last if self.caf is not None else None,
+        )

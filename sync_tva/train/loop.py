@@ -1,0 +1,118 @@
+"""The training loop as plain functions: ``train_one_epoch``, ``predict``, ``evaluate``, ``fit``.
+
+``fit`` checkpoints after every epoch (``last.pt``) and on every improvement of the dev
+weighted F1 (``best.pt``), stops early after ``train.patience`` epochs without one, and
+resumes from ``last.pt`` when the run directory already has it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..config import config_to_dict
+from ..data.records import Utterance
+from ..graphs import iterate_batches
+from .checkpoint import TrainState, load_checkpoint, restore, save_checkpoint
+from .experiment import Experiment
+from .logging import RunLogger
+from .losses import make_loss
+from .metrics import Metrics, compute_metrics
+
+__all__ = ["train_one_epoch", "predict", "evaluate", "fit", "Predictions"]
+
+
+@dataclass
+class Predictions:
+    """Per-utterance truth, prediction and class probabilities [N, C], in input order."""
+
+    uids: list[str]
+    y_true: list[int]
+    y_pred: list[int]
+    probs: torch.Tensor
+
+
+def train_one_epoch(exp: Experiment, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> float:
+    """One pass over the training split in an order fixed by (seed, epoch); returns the mean loss."""
+    cfg = exp.cfg.train
+    exp.model.train()
+    total, seen = 0.0, 0
+    batches = iterate_batches(exp.data.train, exp.builder, cfg.batch_size, shuffle_seed=exp.cfg.seed * 100_003 + epoch)
+    n_batches = -(-len(exp.data.train) // cfg.batch_size)
+    for batch in tqdm(batches, total=n_batches, desc=f"epoch {epoch}", leave=False, unit="batch"):
+        batch = batch.to(exp.device)
+        loss = loss_fn(exp.model(batch.graph).logits, batch.labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            nn.utils.clip_grad_norm_(exp.model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        total += float(loss) * len(batch.uids)
+        seen += len(batch.uids)
+    return total / max(seen, 1)
+
+
+@torch.no_grad()
+def predict(exp: Experiment, utterances: Sequence[Utterance]) -> Predictions:
+    """Class probabilities and predictions for ``utterances`` (model in eval mode)."""
+    exp.model.eval()
+    uids, y_true, probs = [], [], []
+    for batch in iterate_batches(utterances, exp.builder, exp.cfg.train.batch_size):
+        logits = exp.model(batch.to(exp.device).graph).logits
+        probs.append(torch.softmax(logits, dim=-1).cpu())
+        uids += batch.uids
+        y_true += batch.labels.tolist()
+    p = torch.cat(probs) if probs else torch.zeros(0, len(exp.data.labels))
+    return Predictions(uids=uids, y_true=y_true, y_pred=p.argmax(dim=-1).tolist(), probs=p)
+
+
+def evaluate(exp: Experiment, utterances: Sequence[Utterance]) -> Metrics:
+    """Metrics of the current model on ``utterances``."""
+    pred = predict(exp, utterances)
+    return compute_metrics(pred.y_true, pred.y_pred, exp.data.labels)
+
+
+def _checkpoint_extra(exp: Experiment) -> dict:
+    """What a checkpoint needs besides weights to rebuild the model without the data set."""
+    return {"labels": list(exp.data.labels), "in_dims": dict(exp.builder.dims)}
+
+
+def fit(exp: Experiment, out: Path, logger: RunLogger) -> TrainState:
+    """Train with early stopping on dev weighted F1; leave the best weights loaded in ``exp.model``."""
+    cfg = exp.cfg.train
+    ckpt_dir = out / "checkpoints"
+    config = config_to_dict(exp.cfg)
+    optimizer = torch.optim.AdamW(exp.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = make_loss(cfg.loss, [u.label for u in exp.data.train], len(exp.data.labels), focal_gamma=cfg.focal_gamma)
+    loss_fn = loss_fn.to(exp.device)
+    state = TrainState()
+    if cfg.resume and (ckpt_dir / "last.pt").is_file():
+        state = restore(ckpt_dir / "last.pt", exp.model, optimizer, config)
+        logger.info(f"resumed from {ckpt_dir / 'last.pt'} after epoch {state.epoch}")
+    epochs = tqdm(range(state.epoch + 1, cfg.epochs + 1), desc="training", unit="epoch", initial=state.epoch, total=cfg.epochs)
+    for epoch in epochs:
+        if state.stale_epochs >= cfg.patience:
+            break
+        train_loss = train_one_epoch(exp, loss_fn, optimizer, epoch)
+        dev = evaluate(exp, exp.data.dev)
+        improved = dev.weighted_f1 > state.best_metric
+        state.epoch = epoch
+        state.stale_epochs = 0 if improved else state.stale_epochs + 1
+        if improved:
+            state.best_metric, state.best_epoch = dev.weighted_f1, epoch
+        record = {"epoch": epoch, "train_loss": train_loss, "dev_accuracy": dev.accuracy, "dev_weighted_f1": dev.weighted_f1, "dev_macro_f1": dev.macro_f1}
+        state.history.append(record)
+        if improved:
+            save_checkpoint(ckpt_dir / "best.pt", exp.model, None, state, config, _checkpoint_extra(exp))
+        save_checkpoint(ckpt_dir / "last.pt", exp.model, optimizer, state, config, _checkpoint_extra(exp))
+        logger.epoch_end(exp, record, dev)
+        epochs.set_postfix(loss=f"{train_loss:.3f}", dev_wf1=f"{dev.weighted_f1:.3f}", best=f"{state.best_metric:.3f}")
+    epochs.close()
+    if (ckpt_dir / "best.pt").is_file():
+        exp.model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt")["model"])
+    return state

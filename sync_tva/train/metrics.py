@@ -1,0 +1,39 @@
+"""Classification metrics for emotion recognition, as a typed record that serialises to JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+__all__ = ["Metrics", "compute_metrics"]
+
+
+@dataclass
+class Metrics:
+    """Accuracy, weighted and macro F1, F1 per class (by label name) and the confusion matrix (rows = truth)."""
+
+    accuracy: float
+    weighted_f1: float
+    macro_f1: float
+    per_class_f1: dict[str, float]
+    confusion_matrix: list[list[int]]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> Metrics:
+    """Metrics over all ``len(labels)`` classes, including classes absent from this split."""
+    idx = list(range(len(labels)))
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    per_class = f1_score(y_true, y_pred, labels=idx, average=None, zero_division=0)
+    return Metrics(
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        weighted_f1=float(f1_score(y_true, y_pred, labels=idx, average="weighted", zero_division=0)),
+        macro_f1=float(f1_score(y_true, y_pred, labels=idx, average="macro", zero_division=0)),
+        per_class_f1={name: float(f) for name, f in zip(labels, per_class)},
+        confusion_matrix=confusion_matrix(y_true, y_pred, labels=idx).tolist(),
+    )
