@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from ..config import Config
-from ..errors import ConfigError
+from ..config import Config, load_config
+from ..errors import CheckpointError, ConfigError
 from ..data import DatasetSplits, load_dataset
 from ..graphs import GraphSchema, get_builder, load_schema
 from ..graphs.builder import UtteranceGraphBuilder
 from ..models import SyncTVA
+from .checkpoint import load_checkpoint
 
-__all__ = ["Experiment", "build_experiment", "resolve_device", "seed_everything"]
+__all__ = ["Experiment", "build_experiment", "load_run", "resolve_device", "seed_everything"]
 
 
 @dataclass
@@ -66,3 +68,15 @@ def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experime
     model = SyncTVA(schema, dims, len(data.labels), cfg.model)
     device = resolve_device(cfg.train.device)
     return Experiment(cfg=cfg, data=data, schema=schema, builder=builder, model=model.to(device), device=device)
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best") -> Experiment:
+    """Rebuild a finished run's experiment from ``RUN/config.yaml`` and load ``checkpoints/<checkpoint>.pt``."""
+    run_dir = Path(run_dir)
+    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if not (run_dir / "config.yaml").is_file() or not path.is_file():
+        raise CheckpointError(f"{run_dir}: not a finished run (needs config.yaml and {path.relative_to(run_dir)})")
+    exp = build_experiment(load_config(run_dir / "config.yaml"))
+    exp.model.load_state_dict(load_checkpoint(path)["model"])
+    exp.model.eval()
+    return exp
