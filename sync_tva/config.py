@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataConfig",
+    "FeaturesConfig",
     "ModelConfig",
     "TrainConfig",
     "load_config",
@@ -82,6 +83,52 @@ class DataConfig:
 
 
 @dataclass
+class TextFeaturesConfig:
+    """Text extractor: a transformers encoder's token states (see ``sync_tva.features.text``)."""
+
+    model: str = "roberta-large"  # hub name (must be in the Hugging Face cache offline) or a local directory
+    nodes: Literal["tokens", "utterance"] = "tokens"  # tokens: a node per token (group); utterance: one mean vector
+    max_nodes: int = 0  # tokens: group contiguous tokens into at most this many nodes; 0 keeps every token
+    max_length: int = 128  # tokens kept per utterance (the tokenizer truncates)
+    batch_size: int = 16  # utterances per encoder forward pass
+
+
+@dataclass
+class VisualFeaturesConfig:
+    """Visual extractor: torchvision ResNet-50 embeddings of sampled frames (see ``sync_tva.features.visual``)."""
+
+    weights: Optional[str] = "IMAGENET1K_V2"  # torchvision ResNet50_Weights name; null: random init (seeded)
+    fps: float = 2.0  # frames sampled per second of the clip
+    max_frames: int = 16  # most frames per utterance; longer clips are sampled evenly
+    image_size: int = 224  # centre-crop side fed to the network (the shorter side is resized to 8/7 of it)
+    batch_size: int = 32  # frames per forward pass
+
+
+@dataclass
+class AudioFeaturesConfig:
+    """Audio extractor: openSMILE descriptors of the decoded, resampled track (see ``sync_tva.features.audio``)."""
+
+    feature_set: Literal["ComParE_2016", "eGeMAPSv02"] = "ComParE_2016"  # openSMILE feature set
+    level: Literal["frames", "functionals"] = "frames"  # frames: pooled LLD windows as nodes; functionals: one node
+    window_s: float = 0.5  # frames: seconds of low-level descriptors averaged into one node
+    max_nodes: int = 32  # frames: most nodes per utterance (windows widen to fit); 0: no limit
+    sample_rate: int = 16000  # audio is resampled to this rate (mono) before openSMILE
+
+
+@dataclass
+class FeaturesConfig:
+    """Raw media to cached node features: extractors, feature store, device and sharding."""
+
+    store: str = "~/.cache/sync_tva/features"  # feature store folder, shared by extract and run
+    device: str = "auto"  # auto, cpu, cuda or cuda:N for the encoders
+    shard: Optional[str] = None  # "i/n" (0-based i): extract only this shard of the utterances
+    progress: bool = True  # show a progress bar with ETA on stderr
+    text: TextFeaturesConfig = field(default_factory=TextFeaturesConfig)  # text extractor
+    visual: VisualFeaturesConfig = field(default_factory=VisualFeaturesConfig)  # visual extractor
+    audio: AudioFeaturesConfig = field(default_factory=AudioFeaturesConfig)  # audio extractor
+
+
+@dataclass
 class GraphConfig:
     """Which graph schema turns an utterance into a heterograph."""
 
@@ -131,6 +178,7 @@ class Config:
     graph: GraphConfig = field(default_factory=GraphConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)  # raw-media extraction (csv, meld, iemocap)
 
     def __post_init__(self) -> None:
         _check_semantics(self)
@@ -204,6 +252,11 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+        except ValueError:
+            pass
     if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)  # e.g. a column named 0 or a path given as a number
     if tp in (int, float, str, bool) and (type(value) is not tp):

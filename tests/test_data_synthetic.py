@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from sync_tva.config import DemoConfig, load_config
+from sync_tva.data import MELD_LABELS, list_datasets, load_dataset, register_dataset
+from sync_tva.data.records import Utterance, check_utterance
+from sync_tva.data.synthetic import cue_table, make_demo
+from sync_tva.errors import DataError, UnknownNameError
+
+SMALL = DemoConfig(n_dialogues=20, min_turns=3, max_turns=5)
+
+
+def test_same_seed_same_corpus_other_seed_differs():
+    a, b, c = make_demo(SMALL, 1), make_demo(SMALL, 1), make_demo(SMALL, 2)
+    assert [u.uid for u in a.train] == [u.uid for u in b.train]
+    assert all(np.array_equal(x.features["audio"], y.features["audio"]) for x, y in zip(a.train, b.train))
+    assert not np.array_equal(a.train[0].features["text"], c.train[0].features["text"])
+
+
+def test_node_counts_dims_and_labels():
+    data = make_demo(SMALL, 0)
+    assert data.labels == MELD_LABELS
+    for utt in data.train + data.dev + data.test:
+        assert 8 <= utt.features["text"].shape[0] <= 32
+        assert 4 <= utt.features["audio"].shape[0] <= 16
+        assert 4 <= utt.features["visual"].shape[0] <= 16
+        assert utt.features["text"].dtype == np.float32
+        assert len(utt.tokens) == utt.features["text"].shape[0]
+        assert utt.spans["audio"].shape == (utt.features["audio"].shape[0], 2)
+        check_utterance(utt, len(MELD_LABELS), "demo")
+    assert data.feature_dims() == {"text": 48, "audio": 32, "visual": 48}
+
+
+def test_splits_are_disjoint_by_dialogue():
+    data = make_demo(SMALL, 0)
+    dialogues = [{u.dialogue for u in split} for split in (data.train, data.dev, data.test)]
+    assert all(dialogues) and not (dialogues[0] & dialogues[1] or dialogues[0] & dialogues[2] or dialogues[1] & dialogues[2])
+
+
+def test_no_single_modality_identifies_the_emotion_but_all_three_do():
+    table = cue_table()
+    for axis in range(3):
+        for symbol in range(3):
+            assert len(set(np.take(table, symbol, axis=axis).ravel())) == 7  # any class is possible
+    for t in range(3):
+        for a in range(3):
+            assert len(set(table[t, a, :])) == 3  # a pair still leaves 3 candidates
+    assert sorted(np.bincount(table.ravel())) == [3, 4, 4, 4, 4, 4, 4]  # the triple decides
+
+
+def test_class_imbalance_is_meld_like():
+    data = load_dataset(load_config())
+    counts = np.bincount([u.label for u in data.train], minlength=7)
+    assert counts.argmax() == MELD_LABELS.index("neutral")
+    assert counts[0] / counts.sum() > 0.3 and counts.min() > 0
+
+
+def test_check_utterance_names_the_utterance():
+    bad = Utterance("u7", "d3", "Ana", 9, {"text": np.zeros((2, 4), np.float32)})
+    with pytest.raises(DataError, match=r"src\.csv: dialogue 'd3', utterance 'u7': label 9 outside 0\.\.6"):
+        check_utterance(bad, 7, "src.csv")
+    nan = Utterance("u1", "d1", "Ana", 0, {"audio": np.full((2, 4), np.nan, np.float32)})
+    with pytest.raises(DataError, match="audio features contain NaN"):
+        check_utterance(nan, 7, "src.csv")
+
+
+def test_dataset_registry_is_loud():
+    assert "demo" in list_datasets()
+    with pytest.raises(UnknownNameError, match="unknown data set 'nope'; registered: .*demo"):
+        load_dataset(load_config(None, ["data.name=nope"]))
+    with pytest.raises(ValueError, match="already registered"):
+        register_dataset("demo")(lambda cfg: None)
