@@ -1,11 +1,10 @@
-"""A small, loud registry of data sets: each entry turns a Config into DatasetSplits."""
+"""The registry of data sets: each entry turns a Config into DatasetSplits."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import UnknownNameError
-
+from ..registry import Registry
 from .records import DatasetSplits
 
 if TYPE_CHECKING:
@@ -14,29 +13,19 @@ if TYPE_CHECKING:
 __all__ = ["register_dataset", "list_datasets", "load_dataset"]
 
 DatasetLoader = Callable[["Config"], DatasetSplits]
-_DATASETS: dict[str, DatasetLoader] = {}
+_DATASETS: Registry[DatasetLoader] = Registry("data set", "data.name")
 
 
 def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:
     """Register ``fn(cfg) -> DatasetSplits`` under ``name``; a duplicate name raises."""
-
-    def decorator(fn: DatasetLoader) -> DatasetLoader:
-        if name in _DATASETS:
-            raise ValueError(f"data set {name!r} is already registered (by {_DATASETS[name].__module__})")
-        _DATASETS[name] = fn
-        return fn
-
-    return decorator
+    return _DATASETS.register(name)
 
 
 def list_datasets() -> list[str]:
     """Names accepted by ``data.name``."""
-    return sorted(_DATASETS)
+    return _DATASETS.names()
 
 
 def load_dataset(cfg: "Config") -> DatasetSplits:
     """Load the data set that ``cfg.data.name`` names."""
-    name = cfg.data.name
-    if name not in _DATASETS:
-        raise UnknownNameError(f"data.name: unknown data set {name!r}; registered: {', '.join(list_datasets())}")
-    return _DATASETS[name](cfg)
+    return _DATASETS.get(cfg.data.name)(cfg)
