@@ -61,6 +61,7 @@ class MSDE(nn.Module):
         h = h * gate
         present = counts > 0
         out = h
+        self.last_attention = None  # stays None when no utterance of the batch has this modality
         if x.shape[0] > 0:
             # Only utterances with nodes enter attention: a fully masked row would give NaN.
             padded = pad_segments(h, counts[present])  # values [B', L, hidden]

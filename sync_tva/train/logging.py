@@ -16,9 +16,10 @@ from tqdm.auto import tqdm  # noqa: E402
 from .metrics import Metrics  # noqa: E402
 
 if TYPE_CHECKING:
+    from ..data.records import Utterance
     from .experiment import Experiment
 
-__all__ = ["RunLogger", "plot_confusion_matrix", "plot_curves"]
+__all__ = ["RunLogger", "plot_confusion_matrix", "plot_curves", "attention_figure"]
 
 
 def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str = "") -> plt.Figure:
@@ -64,13 +65,28 @@ class RunLogger:
         tqdm.write(message)
 
     def epoch_end(self, exp: "Experiment", record: dict, dev: Metrics) -> None:
-        """Scalars and the dev confusion matrix of one finished epoch."""
+        """Scalars, the dev confusion matrix and the attention drawing of ``dev[0]`` for one finished epoch."""
         epoch = record["epoch"]
         self.writer.add_scalar("train/loss", record["train_loss"], epoch)
         for key in ("accuracy", "weighted_f1", "macro_f1"):
             self.writer.add_scalar(f"dev/{key}", getattr(dev, key), epoch)
         fig = plot_confusion_matrix(dev.confusion_matrix, exp.data.labels, title=f"dev, epoch {epoch}")
         self.writer.add_figure("dev/confusion_matrix", fig, epoch)  # closes the figure
+        if exp.data.dev:
+            self.writer.add_figure("dev/attention", attention_figure(exp, exp.data.dev[0]), epoch)
 
     def close(self) -> None:
         self.writer.close()
+
+
+def attention_figure(exp: "Experiment", utterance: "Utterance") -> plt.Figure:
+    """The last GAT layer's attention on one utterance (heads averaged, top 3 edges per node).
+
+    One fixed dev utterance per epoch shows how attention sharpens during training; the
+    extraction runs in eval mode and restores the model's mode, so training is unaffected.
+    """
+    # Imported here: viz sits downstream of train in the pipeline (its command imports train).
+    from ..viz import draw_attention, extract_attention
+
+    ua = extract_attention(exp, [utterance])[0]
+    return draw_attention(ua, top_k=3, modalities=list(exp.schema.node_types), width=7.0)

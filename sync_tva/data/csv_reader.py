@@ -1,0 +1,143 @@
+"""Conversation CSVs to raw records, driven by ``data.columns`` (``data.name=csv``; MELD builds on it).
+
+A row is one utterance. ``data.columns.dialogue``/``utterance`` name the column (or the list of
+columns) whose values identify it; ``data.media`` is an optional clip path template filled
+from the row, e.g. ``train_splits/dia{Dialogue_ID}_utt{Utterance_ID}.mp4``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..config import ColumnsConfig
+from ..errors import DataError
+from .media import (
+    MediaRef,
+    RawSplits,
+    RawUtterance,
+    check_unique,
+    load_with_features,
+    safe_uid,
+    split_dev_by_dialogue,
+)
+from .records import DatasetSplits
+from .registry import register_dataset
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["label_order", "read_csv_dataset", "read_table", "rows_to_records"]
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV as strings (no NaN guessing: an empty cell stays ``""``); errors name the file."""
+    if not path.is_file():
+        raise DataError(f"CSV file not found: {path}")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable UTF-8 CSV ({exc})") from exc
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _check_columns(table: pd.DataFrame, columns: ColumnsConfig, path: Path) -> None:
+    for key in ("text", "label", "speaker", "dialogue", "utterance"):
+        for col in _as_list(getattr(columns, key)):
+            if col not in table.columns:
+                hint = difflib.get_close_matches(col, list(table.columns), n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise DataError(
+                    f"{path}: no column {col!r} (data.columns.{key}){extra}; columns are {list(table.columns)}"
+                )
+
+
+def label_order(tables: Sequence[pd.DataFrame], column: str, explicit: list[str] | None) -> tuple[str, ...]:
+    """``data.labels`` when given, else the sorted label values found in the (training) tables."""
+    if explicit:
+        return tuple(explicit)
+    return tuple(sorted({v for t in tables for v in t[column] if v != ""}))
+
+
+def rows_to_records(
+    table: pd.DataFrame,
+    path: Path,
+    columns: ColumnsConfig,
+    labels: tuple[str, ...],
+    media: str | None,
+    media_root: Path,
+) -> list[RawUtterance]:
+    """One record per row; the clip (when ``media`` is a template) serves both audio and video."""
+    _check_columns(table, columns, path)
+    index = {name: i for i, name in enumerate(labels)}
+    records = []
+    for row_no, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
+        source = f"{path}:{row_no}"
+        value = row[columns.label].strip()
+        if value not in index:
+            raise DataError(f"{source}: label {value!r} is not in the label set {list(labels)} (data.labels)")
+        dialogue = "-".join(row[c] for c in _as_list(columns.dialogue))
+        utterance = "-".join(row[c] for c in _as_list(columns.utterance))
+        ref = None
+        if media:
+            try:
+                ref = MediaRef(media_root / media.format_map(row))
+            except (KeyError, ValueError, IndexError) as exc:
+                raise DataError(f"{source}: data.media template {media!r} names a missing column ({exc})") from exc
+        records.append(
+            RawUtterance(
+                uid=safe_uid(f"dia{dialogue}", f"utt{utterance}"),
+                dialogue=dialogue,
+                speaker=row[columns.speaker],
+                label=index[value],
+                text=row[columns.text],
+                audio=ref,
+                video=ref,
+                source=source,
+            )
+        )
+    check_unique(records, str(path))
+    return records
+
+
+def _resolve(path: str | None, root: str | None) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    return p if p.is_absolute() or root is None else Path(root).expanduser() / p
+
+
+def read_csv_dataset(cfg: Config) -> RawSplits:
+    """``data.train``/``dev``/``test`` CSVs as raw splits; without ``data.dev`` a seeded share of train dialogues."""
+    d = cfg.data
+    train_path, dev_path, test_path = (_resolve(p, d.root) for p in (d.train, d.dev, d.test))
+    if train_path is None or test_path is None:
+        raise DataError("data.name=csv needs data.train and data.test (CSV paths); data.dev is optional")
+    tables = {"train": read_table(train_path), "test": read_table(test_path)}
+    if dev_path is not None:
+        tables["dev"] = read_table(dev_path)
+    _check_columns(tables["train"], d.columns, train_path)
+    labels = label_order([tables["train"]], d.columns.label, d.labels)
+    paths = {"train": train_path, "dev": dev_path, "test": test_path}
+    splits = {}
+    for split, table in tables.items():
+        root = Path(d.root).expanduser() if d.root else paths[split].parent
+        splits[split] = rows_to_records(table, paths[split], d.columns, labels, d.media, root)
+    if dev_path is None:
+        splits["train"], splits["dev"] = split_dev_by_dialogue(splits["train"], d.dev_fraction, cfg.seed)
+    key = hashlib.sha1(str(train_path.resolve()).encode()).hexdigest()[:8]
+    return RawSplits(name=f"csv-{safe_uid(train_path.stem)}-{key}", labels=labels, **splits)
+
+
+@register_dataset("csv")
+def load_csv(cfg: Config) -> DatasetSplits:
+    """Conversation CSVs (see module doc); features come from the store, extracted first when missing."""
+    return load_with_features(cfg, read_csv_dataset(cfg))

@@ -1,0 +1,17 @@
+"""Raw media to node features: text (transformers), visual (ResNet-50), audio (openSMILE), a resumable store."""
+
+from .base import ExtractionFailure, Extractor, NodeFeatures
+from .pipeline import ExtractionReport, build_extractors, extract, materialize
+from .store import FeatureStore, merge_stores
+
+__all__ = [
+    "ExtractionFailure",
+    "ExtractionReport",
+    "Extractor",
+    "FeatureStore",
+    "NodeFeatures",
+    "build_extractors",
+    "extract",
+    "materialize",
+    "merge_stores",
+]

@@ -1,0 +1,98 @@
+"""What every extractor shares: its output record, its interface and its fingerprint.
+
+An extractor carries its model and its preprocessing; :meth:`Extractor.describe` lists both
+and :attr:`Extractor.fingerprint` hashes that description, so the feature store never mixes
+features made by different models, weights or sampling settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.media import RawUtterance
+from ..errors import ConfigError
+
+__all__ = ["ExtractionFailure", "Extractor", "NodeFeatures", "resolve_device", "weights_digest"]
+
+
+@dataclass
+class NodeFeatures:
+    """One modality of one utterance: ``feat`` float32 ``[n_nodes, dim]``, optional spans and token labels."""
+
+    feat: np.ndarray
+    spans: np.ndarray | None = None  # float32 [n_nodes, 2]: (start_s, end_s) relative to the utterance
+    tokens: list[str] = field(default_factory=list)  # text: one label per node, for drawings
+
+
+class ExtractionFailure(Exception):
+    """One utterance's media could not be turned into features; the store records it and the run goes on."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class Extractor(ABC):
+    """Turns a batch of raw utterances into node features for one modality.
+
+    Subclasses load their model in ``__init__`` (so missing weights fail before any work
+    starts), set :attr:`modality` and :attr:`dim`, and implement :meth:`describe` and
+    :meth:`extract`.
+    """
+
+    modality: str
+    dim: int
+    batch_size: int = 16
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Model, weights and preprocessing as plain JSON data; what the fingerprint hashes."""
+
+    @abstractmethod
+    def extract(self, utts: list[RawUtterance]) -> list[NodeFeatures | ExtractionFailure]:
+        """Features of each utterance, or the failure that stopped it, in input order."""
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short hash of :meth:`describe`: same fingerprint, interchangeable features (fixed after init)."""
+        text = json.dumps(self.describe(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(modality={self.modality!r}, dim={self.dim}, fingerprint={self.fingerprint!r})"
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """A cheap hash of a network's weights: each tensor's name, shape, sum and first values.
+
+    Why not hash every byte: roberta-large holds 1.4 GB; sums and leading values already tell
+    two checkpoints (or two random initialisations) apart.
+    """
+    h = hashlib.sha256()
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            t = tensor.detach().to("cpu", torch.float64).flatten()
+            h.update(name.encode())
+            h.update(str(tuple(tensor.shape)).encode())
+            h.update(np.float64(t.sum().item() if t.numel() else 0.0).tobytes())
+            h.update(t[:8].numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when there is a GPU; naming CUDA without one is a config error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"features.device={name!r} but no CUDA GPU is visible; use features.device=cpu or auto")
+    return device

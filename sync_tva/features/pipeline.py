@@ -1,0 +1,173 @@
+"""From a raw data set to cached node features: build the extractors, fill the store, read it back.
+
+:func:`extract` is what ``python -m sync_tva.extract`` runs; :func:`materialize` is what the
+csv, meld and iemocap data sets run before training, so ``python -m sync_tva.run`` on raw data
+extracts whatever is missing (same store, same fingerprints) and then trains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from ..config import Config
+from ..data.media import RawSplits, RawUtterance
+from ..data.records import DatasetSplits, Utterance, check_utterance
+from ..errors import ConfigError
+from .audio import AudioExtractor
+from .base import ExtractionFailure, Extractor, resolve_device
+from .store import FAILURES, FeatureStore
+from .text import TextExtractor
+from .visual import VisualExtractor
+
+__all__ = ["ExtractionReport", "build_extractors", "extract", "in_shard", "materialize", "parse_shard"]
+
+
+@dataclass
+class ExtractionReport:
+    """Utterance counts of one extraction run: computed now, found in the store, or failed (any modality)."""
+
+    extracted: int = 0
+    cached: int = 0
+    failed: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` (0-based ``i < n``) to ``(i, n)``; None stays None."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"shard {text!r}: expected i/n with integers, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"shard {text!r}: need 0 <= i < n (shards are numbered from 0)")
+    return i, n
+
+
+def in_shard(split: str, uid: str, shard: tuple[int, int] | None) -> bool:
+    """Whether ``uid`` belongs to ``shard``: a stable hash, so every machine agrees without talking."""
+    if shard is None:
+        return True
+    digest = hashlib.sha1(f"{split}/{uid}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
+
+
+def wanted_modalities(cfg: Config, raw: RawSplits) -> list[str]:
+    """The model's modalities that this data set can supply (a text-only CSV gives text only)."""
+    available = raw.media_modalities()
+    return [m for m in cfg.model.modalities if m in available]
+
+
+def build_extractors(cfg: Config, modalities: list[str]) -> list[Extractor]:
+    """One extractor per modality, models loaded now: missing weights fail before any work starts."""
+    device = resolve_device(cfg.features.device)
+    makers = {
+        "text": lambda: TextExtractor(cfg.features.text, device),
+        "audio": lambda: AudioExtractor(cfg.features.audio),
+        "visual": lambda: VisualExtractor(cfg.features.visual, device, cfg.seed),
+    }
+    return [makers[m]() for m in modalities]
+
+
+def _chunks(items: list[RawUtterance], size: int) -> Iterator[list[RawUtterance]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def extract(
+    raw: RawSplits,
+    extractors: list[Extractor],
+    store: FeatureStore,
+    shard: tuple[int, int] | None = None,
+    chunk: int = 16,
+    progress: bool = True,
+) -> ExtractionReport:
+    """Fill ``store`` with every extractor's features of ``raw`` (this shard's part), skipping stored ones.
+
+    Each utterance's file is written as soon as its chunk is done, so a killed run loses at
+    most one chunk. Failures are recorded in the store and listed in ``failures.jsonl``.
+    """
+    report = ExtractionReport()
+    todo = {split: [u for u in utts if in_shard(split, u.uid, shard)] for split, utts in raw.splits().items()}
+    total = sum(len(v) for v in todo.values())
+    bar = tqdm(total=total, unit="utt", desc=f"extract {raw.name}", disable=not progress, file=sys.stderr)
+    for split, utts in todo.items():
+        for ex in extractors:
+            store.describe(raw.name, split, f"{ex.modality}-{ex.fingerprint}", ex.describe())
+        for batch in _chunks(utts, chunk):
+            computed: set[str] = set()
+            failed: set[str] = set()
+            for ex in extractors:
+                key = f"{ex.modality}-{ex.fingerprint}"
+                pending = [u for u in batch if not store.has(raw.name, split, key, u.uid)]
+                if not pending:
+                    continue
+                for utt, result in zip(pending, ex.extract(pending)):
+                    if isinstance(result, ExtractionFailure):
+                        store.record_failure(raw.name, split, key, utt.uid, result.path, result.reason)
+                        failed.add(utt.uid)
+                    else:
+                        store.save(raw.name, split, key, utt.uid, result)
+                        computed.add(utt.uid)
+            for utt in batch:
+                if utt.uid in failed:
+                    report.failed += 1
+                elif utt.uid in computed:
+                    report.extracted += 1
+                else:
+                    report.cached += 1
+            bar.update(len(batch))
+    bar.close()
+    store.write_failures_index()
+    return report
+
+
+def _read_back(raw: RawSplits, split: str, utt: RawUtterance, extractors: list[Extractor], store: FeatureStore) -> Utterance:
+    """The model's record of ``utt``: stored features, or zero nodes for a modality that failed."""
+    features: dict[str, np.ndarray] = {}
+    spans: dict[str, np.ndarray] = {}
+    tokens: list[str] = []
+    for ex in extractors:
+        key = f"{ex.modality}-{ex.fingerprint}"
+        if not store.has(raw.name, split, key, utt.uid):
+            features[ex.modality] = np.zeros((0, ex.dim), np.float32)
+            continue
+        nodes = store.load(raw.name, split, key, utt.uid)
+        features[ex.modality] = nodes.feat
+        if nodes.spans is not None:
+            spans[ex.modality] = nodes.spans
+        if ex.modality == "text":
+            tokens = nodes.tokens
+    record = Utterance(utt.uid, utt.dialogue, utt.speaker, utt.label, features, text=utt.text, tokens=tokens, spans=spans)
+    check_utterance(record, len(raw.labels), str(store.path(raw.name, split, "*", utt.uid)))
+    return record
+
+
+def materialize(cfg: Config, raw: RawSplits) -> DatasetSplits:
+    """Extract what the store lacks for ``raw`` (all shards), then build the model's DatasetSplits from it.
+
+    Utterances whose media failed keep their other modalities; the failed modality has zero
+    nodes, and a summary line on stderr points at ``failures.jsonl``.
+    """
+    for note in raw.notes:
+        print(f"note: {note}", file=sys.stderr)
+    extractors = build_extractors(cfg, wanted_modalities(cfg, raw))
+    store = FeatureStore(cfg.features.store)
+    report = extract(raw, extractors, store, chunk=cfg.features.text.batch_size, progress=cfg.features.progress)
+    if report.failed:
+        print(
+            f"warning: {report.failed} utterances of {raw.name} could not be extracted for some modality; "
+            f"they have no nodes there (see {store.root / FAILURES})",
+            file=sys.stderr,
+        )
+    splits = {s: [_read_back(raw, s, u, extractors, store) for u in utts] for s, utts in raw.splits().items()}
+    return DatasetSplits(name=raw.name, labels=raw.labels, **splits)

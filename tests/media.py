@@ -1,0 +1,176 @@
+"""Test media made on the fly: clips with sound and moving frames, wavs, a tiny text encoder, MELD and IEMOCAP trees.
+
+Everything is written with the same libraries the package reads with (PyAV, tokenizers,
+transformers), so the tests exercise real decoding and real ``from_pretrained`` loading.
+"""
+
+from __future__ import annotations
+
+import csv
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+__all__ = ["SENTENCES", "make_iemocap_tree", "make_meld_tree", "make_text_model", "write_clip", "write_wav"]
+
+SENTENCES = [
+    "Oh my God, he is lost it.",
+    "What?",
+    "You must have had your hands full.",
+    "That I did. That I did.",
+    "So let us talk a little bit about your duties.",
+    "I am not sure that is a good idea!",
+    "Why would you say that to me?",
+    "Okay, fine, whatever you want.",
+]
+MELD_EMOTIONS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]
+
+
+def _tone(seconds: float, rate: int, freq: float) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * freq * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+def write_clip(path: Path, seconds: float = 1.0, fps: int = 10, size: tuple[int, int] = (64, 48), seed: int = 0,
+               sample_rate: int = 16000, audio: bool = True) -> Path:
+    """An mp4/avi (by suffix) with an MPEG-4 video of a moving square and, optionally, an AAC tone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    width, height = size
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("mpeg4", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        aus = out.add_stream("aac", rate=sample_rate, layout="mono") if audio else None
+        background = rng.integers(0, 255, size=3)
+        for i in range(int(seconds * fps)):
+            img = np.empty((height, width, 3), np.uint8)
+            img[:] = background
+            x = (i * 4) % (width - 8)
+            img[10:18, x : x + 8] = 255 - background  # the square moves 4 px per frame
+            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in vs.encode(None):
+            out.mux(packet)
+        if aus is not None:
+            signal = _tone(seconds, sample_rate, 220.0 + 40 * seed)
+            for start in range(0, len(signal), 1024):
+                frame = av.AudioFrame.from_ndarray(signal[None, start : start + 1024], format="fltp", layout="mono")
+                frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
+                for packet in aus.encode(frame):
+                    out.mux(packet)
+            for packet in aus.encode(None):
+                out.mux(packet)
+    return path
+
+
+def write_wav(path: Path, seconds: float = 1.0, sample_rate: int = 16000, seed: int = 0) -> Path:
+    """A 16-bit mono wav tone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    signal = (_tone(seconds, sample_rate, 200.0 + 30 * seed) * 32767).astype(np.int16)
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=sample_rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(signal[None, :], format="s16", layout="mono")
+        frame.sample_rate = sample_rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def make_text_model(folder: Path, hidden: int = 32) -> Path:
+    """A tiny random RoBERTa and a byte-level BPE tokenizer trained on SENTENCES, saved with save_pretrained."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaModel, RobertaTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(SENTENCES * 4, vocab_size=300, min_frequency=1, special_tokens=specials)
+    vocab, merges = bpe.save_model(str(folder))
+    tokenizer = RobertaTokenizerFast(vocab_file=vocab, merges_file=merges)
+    tokenizer.save_pretrained(str(folder))
+    config = RobertaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=2 * hidden, max_position_embeddings=160, pad_token_id=tokenizer.pad_token_id,
+    )
+    RobertaModel(config).save_pretrained(str(folder))
+    return folder
+
+
+def make_meld_tree(root: Path, per_split: int = 12, corrupt: tuple[str, str] | None = None,
+                   missing: tuple[str, str] | None = None, clips: bool = True) -> Path:
+    """MELD's exact layout: three ``*_sent_emo.csv`` and the three clip folders, ``per_split`` utterances each.
+
+    ``corrupt``/``missing`` are ``(split, "diaD_uttU")``: that clip is garbage bytes, or absent.
+    """
+    files = {"train": ("train_sent_emo.csv", "train_splits"), "dev": ("dev_sent_emo.csv", "dev_splits_complete"),
+             "test": ("test_sent_emo.csv", "output_repeated_splits_test")}
+    header = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
+              "Season", "Episode", "StartTime", "EndTime"]
+    root.mkdir(parents=True, exist_ok=True)
+    for s, (split, (csv_name, folder)) in enumerate(files.items()):
+        with open(root / csv_name, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for k in range(per_split):
+                dia, utt = k // 4, k % 4
+                emotion = MELD_EMOTIONS[(k + s) % len(MELD_EMOTIONS)]
+                writer.writerow([k + 1, SENTENCES[(k + s) % len(SENTENCES)], ["Ross", "Rachel"][k % 2], emotion,
+                                 "neutral", dia, utt, 1, 1, "00:00:01,000", "00:00:02,000"])
+                name = f"dia{dia}_utt{utt}"
+                if not clips or (split, name) == missing:
+                    continue
+                clip = root / folder / f"{name}.mp4"
+                if (split, name) == corrupt:
+                    clip.parent.mkdir(parents=True, exist_ok=True)
+                    clip.write_bytes(np.random.default_rng(k).integers(0, 255, 4000, dtype=np.uint8).tobytes())
+                else:
+                    write_clip(clip, seconds=0.6 + 0.1 * (k % 3), seed=k)
+    return root
+
+
+def make_iemocap_tree(root: Path, sessions: tuple[int, ...] = (1, 2, 5)) -> Path:
+    """IEMOCAP's released layout, one dialogue of four utterances per session (one labelled xxx, left out)."""
+    codes = ["neu", "fru", "xxx", "hap"]
+    for session in sessions:
+        base = root / f"Session{session}"
+        for gender in "FM":
+            dialogue = f"Ses{session:02d}{gender}_impro01"
+            evaluation, transcript = [], []
+            for k, code in enumerate(codes):
+                uid = f"{dialogue}_{'FM'[k % 2]}{k:03d}"
+                start, end = 0.2 + k * 0.5, 0.6 + k * 0.5
+                evaluation += [f"[{start:.4f} - {end:.4f}]\t{uid}\t{code}\t[2.5000, 2.5000, 2.5000]",
+                               f"C-E1:\t{code};\t()", ""]
+                transcript.append(f"{uid} [{start:08.4f}-{end:08.4f}]: {SENTENCES[k]}")
+                write_wav(base / "sentences" / "wav" / dialogue / f"{uid}.wav", seconds=end - start, seed=k)
+            (base / "dialog" / "EmoEvaluation").mkdir(parents=True, exist_ok=True)
+            (base / "dialog" / "EmoEvaluation" / f"{dialogue}.txt").write_text(
+                "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n" + "\n".join(evaluation))
+            (base / "dialog" / "transcriptions").mkdir(parents=True, exist_ok=True)
+            (base / "dialog" / "transcriptions" / f"{dialogue}.txt").write_text("\n".join(transcript) + "\n")
+            write_clip(base / "dialog" / "avi" / "DivX" / f"{dialogue}.avi", seconds=2.2, seed=session, audio=True)
+    return root
+
+
+def built_once(base: Path, name: str, build) -> Path:
+    """``base/name`` built by ``build(folder)`` the first time any test asks for it in this session."""
+    folder = base / name
+    done = folder / ".built"
+    if not done.exists():
+        build(folder)
+        done.write_text("ok")
+    return folder
+
+
+# Overrides that make every extractor tiny and fast (random ResNet-50 on 32 px crops, eGeMAPS LLDs).
+FAST = [
+    "features.visual.weights=null",
+    "features.visual.image_size=32",
+    "features.visual.max_frames=4",
+    "features.audio.feature_set=eGeMAPSv02",
+    "features.progress=false",
+]
