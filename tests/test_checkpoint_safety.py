@@ -26,7 +26,10 @@ class Payload:
 
 def _hostile_checkpoint(path: Path, marker: Path) -> Path:
     """A file shaped like a checkpoint whose config hides a payload that creates ``marker``."""
-    torch.save({"version": CHECKPOINT_VERSION, "model": {"w": torch.zeros(2)}, "config": Payload(f"touch {marker}")}, path)
+    torch.save(
+        {"version": CHECKPOINT_VERSION, "model": {"w": torch.zeros(2)}, "config": Payload(f"touch {marker}")},
+        path,
+    )
     return path
 
 
@@ -48,7 +51,14 @@ def test_checkpoint_with_code_payload_is_refused(tmp_path):
 def test_real_checkpoint_round_trips(tmp_path):
     model = torch.nn.Linear(3, 2)
     state = TrainState(epoch=4, best_metric=0.5, best_epoch=3, history=[{"epoch": 1, "train_loss": 0.9}])
-    save_checkpoint(tmp_path / "last.pt", model, torch.optim.AdamW(model.parameters()), state, {"seed": 0}, {"labels": ["a", "b"]})
+    save_checkpoint(
+        tmp_path / "last.pt",
+        model,
+        torch.optim.AdamW(model.parameters()),
+        state,
+        {"seed": 0},
+        {"labels": ["a", "b"]},
+    )
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert torch.equal(ckpt["model"]["weight"], model.weight.detach())
     assert ckpt["state"]["best_epoch"] == 3 and ckpt["labels"] == ["a", "b"] and ckpt["config"] == {"seed": 0}

@@ -25,7 +25,13 @@ from sync_tva.train.loop import evaluate, train_one_epoch
 from sync_tva.train.losses import make_loss
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-TINY_MODEL = ["model.hidden=16", "model.gat_heads=2", "model.msde_heads=2", "model.caf_heads=2", "train.batch_size=64"]
+TINY_MODEL = [
+    "model.hidden=16",
+    "model.gat_heads=2",
+    "model.msde_heads=2",
+    "model.caf_heads=2",
+    "train.batch_size=64",
+]
 N_SPEAKERS = 9  # MELD pickles encode speakers as 9-d one-hot vectors
 
 
@@ -43,7 +49,9 @@ class Corpus:
     sentences: dict = field(default_factory=dict)
 
 
-def make_corpus(dialogues: list, dims: dict[str, int], seed: int = 0, turns: tuple[int, int] = (3, 7)) -> Corpus:
+def make_corpus(
+    dialogues: list, dims: dict[str, int], seed: int = 0, turns: tuple[int, int] = (3, 7)
+) -> Corpus:
     """A corpus whose labels reward fusing text with audio or visual; Gaussian noise around prototypes."""
     rng = np.random.default_rng(seed)
     protos = {m: rng.normal(size=(3, d)) * 1.5 for m, d in dims.items()}
@@ -65,7 +73,11 @@ def one_hot_speakers(n: int) -> list[list[int]]:
 
 
 def split_ids(ids: list, n_test: int, n_dev: int = 0) -> tuple[list, list, list]:
-    return ids[: len(ids) - n_test - n_dev], ids[len(ids) - n_test - n_dev : len(ids) - n_test], ids[len(ids) - n_test :]
+    return (
+        ids[: len(ids) - n_test - n_dev],
+        ids[len(ids) - n_test - n_dev : len(ids) - n_test],
+        ids[len(ids) - n_test :],
+    )
 
 
 def iemocap_tuple(n_dialogues: int = 10, seed: int = 0) -> tuple:
@@ -75,7 +87,17 @@ def iemocap_tuple(n_dialogues: int = 10, seed: int = 0) -> tuple:
     ids = {v: [f"{v}_F{i:03d}" for i in range(len(c.labels[v]))] for v in vids}
     speakers = {v: ["MF"[i % 2] for i in range(len(c.labels[v]))] for v in vids}
     train, _, test = split_ids(vids, n_test=max(2, n_dialogues // 5))
-    return ids, speakers, c.labels, c.feats["text"], c.feats["audio"], c.feats["visual"], c.sentences, train, test
+    return (
+        ids,
+        speakers,
+        c.labels,
+        c.feats["text"],
+        c.feats["audio"],
+        c.feats["visual"],
+        c.sentences,
+        train,
+        test,
+    )
 
 
 def meld_raw_tuple(visual: bool) -> tuple:
@@ -115,12 +137,43 @@ def iemocap_roberta_tuple() -> tuple:
     return (speakers, c.labels) + roberta_layers(c) + (c.sentences, train, test, dev)
 
 
+def iemocap_multimodal_tuple() -> tuple:
+    """iemocap_multimodal_features.pkl: (ids, speakers, labels, r1..r4 1024, audio 1582, visual 342, sentences, train, test)."""
+    vids = [f"Ses0{1 + i // 4}F_script{i:02d}" for i in range(8)]
+    c = make_corpus(vids, {"text": 1024, "audio": 1582, "visual": 342}, seed=4)
+    ids = {v: [f"{v}_M{i:03d}" for i in range(len(c.labels[v]))] for v in vids}
+    speakers = {v: ["MF"[i % 2] for i in range(len(c.labels[v]))] for v in vids}
+    train, _, test = split_ids(vids, n_test=2)
+    return (
+        (ids, speakers, c.labels)
+        + roberta_layers(c)
+        + (c.feats["audio"], c.feats["visual"], c.sentences, train, test)
+    )
+
+
+def meld_multimodal_tuple() -> tuple:
+    """meld_multimodal_features.pkl: the iemocap_multimodal order (audio 300) and a trailing sentiment item."""
+    vids = list(range(8))
+    c = make_corpus(vids, {"text": 1024, "audio": 300, "visual": 342}, seed=5)
+    ids = {v: list(range(len(c.labels[v]))) for v in vids}
+    speakers = {v: one_hot_speakers(len(c.labels[v])) for v in vids}
+    sentiment = {v: [2] * len(c.labels[v]) for v in vids}
+    train, _, test = split_ids(vids, n_test=2)
+    return (
+        (ids, speakers, c.labels)
+        + roberta_layers(c)
+        + (c.feats["audio"], c.feats["visual"], c.sentences, train, test, sentiment)
+    )
+
+
 WRITERS = {
     "iemocap": iemocap_tuple,
     "meld_raw": lambda: meld_raw_tuple(visual=False),
     "meld_raw_visual": lambda: meld_raw_tuple(visual=True),
     "meld_roberta": meld_roberta_tuple,
     "iemocap_roberta": iemocap_roberta_tuple,
+    "iemocap_multimodal": iemocap_multimodal_tuple,
+    "meld_multimodal": meld_multimodal_tuple,
 }
 
 
@@ -138,7 +191,9 @@ def test_every_layout_has_a_writer():
 def test_layout_reads_every_utterance_with_one_node_per_modality(tmp_path, layout):
     payload = WRITERS[layout]()
     path = write(tmp_path / f"{layout}.pkl", payload)
-    data = load_dataset(load_config(None, ["data.name=features_pickle", f"data.path={path}", f"data.layout={layout}"]))
+    data = load_dataset(
+        load_config(None, ["data.name=features_pickle", f"data.path={path}", f"data.layout={layout}"])
+    )
     lay = LAYOUTS[layout]
     labels = payload[lay.fields.index("labels")]
     assert sum(len(v) for v in labels.values()) == len(data.train) + len(data.dev) + len(data.test)
@@ -176,17 +231,46 @@ def test_roberta_layers_are_averaged_into_one_text_node(tmp_path):
 @pytest.mark.parametrize("layout", sorted(WRITERS))
 def test_text_only_model_runs_on_every_layout(tmp_path, layout):
     path = write(tmp_path / f"{layout}.pkl", WRITERS[layout]())
-    overrides = ["data.name=features_pickle", f"data.path={path}", f"data.layout={layout}", "model.modalities=[text]"]
+    overrides = [
+        "data.name=features_pickle",
+        f"data.path={path}",
+        f"data.layout={layout}",
+        "model.modalities=[text]",
+    ]
     exp = build_experiment(load_config(None, overrides + TINY_MODEL))
-    assert exp.data.feature_dims() == {"text": LAYOUTS[layout].dims["text"]}  # other modalities are not loaded
+    assert exp.data.feature_dims() == {
+        "text": LAYOUTS[layout].dims["text"]
+    }  # other modalities are not loaded
     metrics = evaluate(exp, exp.data.test)
     assert 0.0 <= metrics.weighted_f1 <= 1.0
     assert len(metrics.confusion_matrix) == len(LAYOUTS[layout].labels)
 
 
+def test_text_only_model_runs_on_the_demo_source():
+    exp = build_experiment(
+        load_config(None, ["model.modalities=[text]", "data.demo.n_dialogues=12"] + TINY_MODEL)
+    )
+    assert exp.data.feature_dims() == {
+        "text": 48,
+        "audio": 32,
+        "visual": 48,
+    }  # the demo always makes all three
+    assert len(evaluate(exp, exp.data.test).confusion_matrix) == len(MELD_LABELS)
+
+
+def test_a_file_read_with_the_wrong_layout_says_so(tmp_path):
+    path = write(tmp_path / "i.pkl", iemocap_tuple())
+    with pytest.raises(
+        DataError, match=r"item 6 \(train ids\) must be a list .* is data.layout=meld_raw the file's layout"
+    ):
+        read_feature_pickle(path, "meld_raw")
+
+
 def test_asking_for_a_modality_the_layout_lacks_names_it(tmp_path):
     path = write(tmp_path / "m.pkl", meld_raw_tuple(visual=False))
-    cfg = load_config(None, ["data.name=features_pickle", f"data.path={path}", "data.layout=meld_raw"] + TINY_MODEL)
+    cfg = load_config(
+        None, ["data.name=features_pickle", f"data.path={path}", "data.layout=meld_raw"] + TINY_MODEL
+    )
     with pytest.raises(ConfigError, match="visual"):
         build_experiment(cfg)
 
@@ -214,19 +298,26 @@ def _iemocap_with(tmp_path: Path, edit) -> Path:
 
 def test_wrong_tuple_length_suggests_layouts(tmp_path):
     path = write(tmp_path / "m.pkl", meld_raw_tuple(visual=True))
-    with pytest.raises(DataError, match=r"expects a 9-tuple .* found a 10-tuple; layouts of that length: .*meld_raw_visual"):
+    with pytest.raises(
+        DataError, match=r"expects a 9-tuple .* found a 10-tuple; layouts of that length: .*meld_raw_visual"
+    ):
         read_feature_pickle(path, "iemocap")
 
 
 def test_split_id_missing_from_a_dict_is_named(tmp_path):
     path = _iemocap_with(tmp_path, lambda p: p[4].pop(p[7][1]))  # drop a train dialogue's audio
-    with pytest.raises(DataError, match=rf"{path}: dialogue 'Ses01F_impro01' from the train id list is missing from audio"):
+    with pytest.raises(
+        DataError, match=rf"{path}: dialogue 'Ses01F_impro01' from the train id list is missing from audio"
+    ):
         read_feature_pickle(path, "iemocap")
 
 
 def test_feature_rows_must_match_the_utterances(tmp_path):
     path = _iemocap_with(tmp_path, lambda p: p[3][p[7][0]].pop())
-    with pytest.raises(DataError, match=r"dialogue 'Ses01F_impro00': text has \d+ rows but the dialogue has \d+ labelled utterances"):
+    with pytest.raises(
+        DataError,
+        match=r"dialogue 'Ses01F_impro00': text has \d+ rows but the dialogue has \d+ labelled utterances",
+    ):
         read_feature_pickle(path, "iemocap")
 
 
@@ -235,7 +326,10 @@ def test_wrong_feature_width_names_the_utterance(tmp_path):
         p[5][p[7][2]][1] = np.zeros(511, dtype=np.float32)
 
     path = _iemocap_with(tmp_path, edit)
-    with pytest.raises(DataError, match=r"dialogue 'Ses01F_impro02', utterance 'Ses01F_impro02_F001': visual has shape \[511\], expected \[512\]"):
+    with pytest.raises(
+        DataError,
+        match=r"dialogue 'Ses01F_impro02', utterance 'Ses01F_impro02_F001': visual has shape \[511\], expected \[512\]",
+    ):
         read_feature_pickle(path, "iemocap")
 
 
@@ -259,7 +353,9 @@ def test_non_finite_features_name_the_utterance(tmp_path):
 
 def test_dialogue_in_two_splits_is_refused(tmp_path):
     path = _iemocap_with(tmp_path, lambda p: p[8].append(p[7][0]))
-    with pytest.raises(DataError, match=r"dialogue 'Ses01F_impro00' is in both the train and the test id lists"):
+    with pytest.raises(
+        DataError, match=r"dialogue 'Ses01F_impro00' is in both the train and the test id lists"
+    ):
         read_feature_pickle(path, "iemocap")
 
 
@@ -330,7 +426,9 @@ def test_paper_config_loads():
 
 def train_and_score(exp, epochs: int) -> float:
     """A few epochs of the package's own training step, then test weighted F1 (no checkpoints, no plots)."""
-    optimizer = torch.optim.AdamW(exp.model.parameters(), lr=exp.cfg.train.lr, weight_decay=exp.cfg.train.weight_decay)
+    optimizer = torch.optim.AdamW(
+        exp.model.parameters(), lr=exp.cfg.train.lr, weight_decay=exp.cfg.train.weight_decay
+    )
     loss_fn = make_loss("ce", [u.label for u in exp.data.train], len(exp.data.labels))
     for epoch in range(1, epochs + 1):
         train_one_epoch(exp, loss_fn, optimizer, epoch)
@@ -348,11 +446,22 @@ def one_thread():
 @pytest.mark.slow
 def test_fusion_beats_text_only_on_an_iemocap_pickle(tmp_path, one_thread):
     path = write(tmp_path / "iemocap.pkl", iemocap_tuple(n_dialogues=40))
-    base = ["data.name=features_pickle", f"data.path={path}", "data.layout=iemocap", "train.lr=0.005", "train.batch_size=16", "train.num_threads=1"]
+    base = [
+        "data.name=features_pickle",
+        f"data.path={path}",
+        "data.layout=iemocap",
+        "train.lr=0.005",
+        "train.batch_size=16",
+        "train.num_threads=1",
+    ]
     scores = {
-        name: train_and_score(build_experiment(load_config(None, TINY_MODEL + base + [f"model.modalities={mods}"])), epochs=6)
+        name: train_and_score(
+            build_experiment(load_config(None, TINY_MODEL + base + [f"model.modalities={mods}"])), epochs=6
+        )
         for name, mods in (("fusion", "[text,audio,visual]"), ("text", "[text]"))
     }
-    print(f"IEMOCAP-layout pickle, test weighted F1: fusion {scores['fusion']:.3f}, text only {scores['text']:.3f}")
+    print(
+        f"IEMOCAP-layout pickle, test weighted F1: fusion {scores['fusion']:.3f}, text only {scores['text']:.3f}"
+    )
     assert scores["fusion"] > 0.85, scores
     assert scores["fusion"] > scores["text"] + 0.25, scores

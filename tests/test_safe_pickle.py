@@ -73,7 +73,9 @@ def test_python2_pickle_with_latin1_strings_loads():
 
 
 def test_numpy2_spelling_of_numpy_core_is_accepted():
-    data = pickle.dumps(np.arange(3.0), protocol=2).replace(b"numpy.core.multiarray", b"numpy._core.multiarray")
+    data = pickle.dumps(np.arange(3.0), protocol=2).replace(
+        b"numpy.core.multiarray", b"numpy._core.multiarray"
+    )
     np.testing.assert_array_equal(loads(data), np.arange(3.0))
 
 
@@ -102,7 +104,15 @@ def test_hostile_pickle_through_the_run_command_is_a_clean_error(tmp_path, capsy
     marker = tmp_path / "pwned"
     path = tmp_path / "features.pkl"
     path.write_bytes(pickle.dumps(hostile(marker)[0]))
-    code = run_main(["--out", str(tmp_path / "run"), "data.name=features_pickle", f"data.path={path}", "data.layout=iemocap"])
+    code = run_main(
+        [
+            "--out",
+            str(tmp_path / "run"),
+            "data.name=features_pickle",
+            f"data.path={path}",
+            "data.layout=iemocap",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "refused to load" in err and "Traceback" not in err
     assert not marker.exists()

@@ -1,4 +1,4 @@
-"""Community feature pickles (DialogueRNN / DialogueGCN / MMGCN / COSMIC family) as ``DatasetSplits``.
+"""Community feature pickles (DialogueRNN / DialogueGCN / MMGCN / COSMIC / SDT / M3Net family) as ``DatasetSplits``.
 
 Each file is one tuple whose items are dicts keyed by dialogue id (one entry per utterance of
 the dialogue, in order) and lists of dialogue ids for the splits. A :class:`PickleLayout` names
@@ -85,7 +85,18 @@ LAYOUTS: dict[str, PickleLayout] = {
         ),
         PickleLayout(
             name="meld_raw_visual",
-            fields=("ids", "speakers", "labels", "text", "audio", "visual", "sentences", "train", "test", "unused"),
+            fields=(
+                "ids",
+                "speakers",
+                "labels",
+                "text",
+                "audio",
+                "visual",
+                "sentences",
+                "train",
+                "test",
+                "unused",
+            ),
             modalities={"text": ("text",), "audio": ("audio",), "visual": ("visual",)},
             labels=MELD_LABELS,
             uid="dia{dialogue}_utt{utt}",
@@ -110,6 +121,35 @@ LAYOUTS: dict[str, PickleLayout] = {
             dims={"text": 1024},
             source="iemocap_features_roberta.pkl (COSMIC)",
         ),
+        PickleLayout(
+            name="iemocap_multimodal",
+            fields=("ids", "speakers", "labels", *_ROBERTA, "audio", "visual", "sentences", "train", "test"),
+            modalities={"text": _ROBERTA, "audio": ("audio",), "visual": ("visual",)},
+            labels=IEMOCAP_LABELS,
+            uid="{utt}",
+            dims={"text": 1024, "audio": 1582, "visual": 342},
+            source="iemocap_multimodal_features.pkl (SDT, M3Net, CFN-ESA family)",
+        ),
+        PickleLayout(
+            name="meld_multimodal",
+            fields=(
+                "ids",
+                "speakers",
+                "labels",
+                *_ROBERTA,
+                "audio",
+                "visual",
+                "sentences",
+                "train",
+                "test",
+                "unused",
+            ),
+            modalities={"text": _ROBERTA, "audio": ("audio",), "visual": ("visual",)},
+            labels=MELD_LABELS,
+            uid="dia{dialogue}_utt{utt}",
+            dims={"text": 1024, "audio": 300, "visual": 342},
+            source="meld_multimodal_features.pkl (SDT, M3Net, CFN-ESA family)",
+        ),
     )
 }
 
@@ -122,9 +162,13 @@ def list_layouts() -> list[str]:
 def get_layout(name: str | None) -> PickleLayout:
     """The layout called ``name``; a missing or unknown name lists the choices."""
     if name is None:
-        raise ConfigError(f"data.layout: required with data.name=features_pickle; choose from {', '.join(list_layouts())}")
+        raise ConfigError(
+            f"data.layout: required with data.name=features_pickle; choose from {', '.join(list_layouts())}"
+        )
     if name not in LAYOUTS:
-        raise UnknownNameError(f"data.layout: unknown layout {name!r}; choose from {', '.join(list_layouts())}")
+        raise UnknownNameError(
+            f"data.layout: unknown layout {name!r}; choose from {', '.join(list_layouts())}"
+        )
     return LAYOUTS[name]
 
 
@@ -135,8 +179,14 @@ def get_layout(name: str | None) -> PickleLayout:
 def _unpack(payload: Any, layout: PickleLayout, source: str) -> dict[str, Any]:
     """Name the tuple's items after the layout's fields, checking the length and the item kinds."""
     if not isinstance(payload, (tuple, list)) or len(payload) != len(layout.fields):
-        found = f"a {len(payload)}-tuple" if isinstance(payload, (tuple, list)) else f"a {type(payload).__name__}"
-        fits = [n for n, lay in LAYOUTS.items() if isinstance(payload, (tuple, list)) and len(lay.fields) == len(payload)]
+        found = (
+            f"a {len(payload)}-tuple" if isinstance(payload, (tuple, list)) else f"a {type(payload).__name__}"
+        )
+        fits = [
+            n
+            for n, lay in LAYOUTS.items()
+            if isinstance(payload, (tuple, list)) and len(lay.fields) == len(payload)
+        ]
         hint = f"; layouts of that length: {', '.join(fits)}" if fits else ""
         raise DataError(
             f"{source}: data.layout={layout.name} expects a {len(layout.fields)}-tuple "
@@ -147,10 +197,16 @@ def _unpack(payload: Any, layout: PickleLayout, source: str) -> dict[str, Any]:
         value = items[field]
         if field in _SPLIT_FIELDS:
             if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
-                raise DataError(f"{source}: item {pos} ({field} ids) must be a list of dialogue ids, got {type(value).__name__}")
+                raise DataError(
+                    f"{source}: item {pos} ({field} ids) must be a list of dialogue ids, got {type(value).__name__}; "
+                    f"is data.layout={layout.name} the file's layout? See docs/pickles.md"
+                )
             items[field] = list(value)
         elif field != "unused" and not isinstance(value, Mapping):
-            raise DataError(f"{source}: item {pos} ({field}) must be a dict keyed by dialogue id, got {type(value).__name__}")
+            raise DataError(
+                f"{source}: item {pos} ({field}) must be a dict keyed by dialogue id, got {type(value).__name__}; "
+                f"is data.layout={layout.name} the file's layout? See docs/pickles.md"
+            )
     return items
 
 
@@ -160,11 +216,15 @@ def _check_split_ids(items: dict[str, Any], layout: PickleLayout, source: str) -
     for split in (s for s in _SPLIT_FIELDS if s in items):
         for dialogue in items[split]:
             if dialogue in seen:
-                raise DataError(f"{source}: dialogue {dialogue!r} is in both the {seen[dialogue]} and the {split} id lists")
+                raise DataError(
+                    f"{source}: dialogue {dialogue!r} is in both the {seen[dialogue]} and the {split} id lists"
+                )
             seen[dialogue] = split
             for field in (f for f in layout.fields if f not in _SPLIT_FIELDS and f != "unused"):
                 if dialogue not in items[field]:
-                    raise DataError(f"{source}: dialogue {dialogue!r} from the {split} id list is missing from {field}")
+                    raise DataError(
+                        f"{source}: dialogue {dialogue!r} from the {split} id list is missing from {field}"
+                    )
 
 
 def _label_index(value: Any, n_labels: int, where: str) -> int:
@@ -192,7 +252,9 @@ def _feature_rows(value: Any, uids: Sequence[str], field: str, where: str, width
     elif isinstance(value, (list, tuple, np.ndarray)):
         rows = list(value)
     else:
-        raise DataError(f"{where}: {field} must be a list or array of per-utterance vectors, got {type(value).__name__}")
+        raise DataError(
+            f"{where}: {field} must be a list or array of per-utterance vectors, got {type(value).__name__}"
+        )
     if len(rows) != len(uids):
         first_bad = uids[len(rows)] if len(rows) < len(uids) else f"extra row {len(uids)}"
         raise DataError(
@@ -207,7 +269,9 @@ def _feature_rows(value: Any, uids: Sequence[str], field: str, where: str, width
             raise DataError(f"{where}, utterance {uid!r}: {field} is not a numeric vector") from None
         if vec.ndim != 1 or (width is not None and vec.shape[0] != width):
             expected = f"[{width}]" if width is not None else "a 1-d vector"
-            raise DataError(f"{where}, utterance {uid!r}: {field} has shape {list(vec.shape)}, expected {expected}")
+            raise DataError(
+                f"{where}, utterance {uid!r}: {field} has shape {list(vec.shape)}, expected {expected}"
+            )
         width = vec.shape[0]
         out.append(vec)
     return np.stack(out) if out else np.zeros((0, width or 0), dtype=np.float32)
@@ -217,7 +281,9 @@ def _per_utterance(items: dict[str, Any], field: str, dialogue: Any, n: int, whe
     """A non-feature field (ids, speakers, sentences) of one dialogue, checked to have ``n`` entries."""
     value = list(items[field][dialogue])
     if len(value) != n:
-        raise DataError(f"{where}: {field} has {len(value)} entries but the dialogue has {n} labelled utterances")
+        raise DataError(
+            f"{where}: {field} has {len(value)} entries but the dialogue has {n} labelled utterances"
+        )
     return value
 
 
@@ -236,7 +302,9 @@ def _dialogue_utterances(
     n = len(raw_labels)
     utt_ids = _per_utterance(items, "ids", dialogue, n, where) if "ids" in items else list(range(n))
     uids = [layout.uid.format(dialogue=dialogue, utt=u) for u in utt_ids]
-    label_idx = [_label_index(v, len(labels), f"{where}, utterance {uid!r}") for uid, v in zip(uids, raw_labels)]
+    label_idx = [
+        _label_index(v, len(labels), f"{where}, utterance {uid!r}") for uid, v in zip(uids, raw_labels)
+    ]
     speakers = [_speaker_name(s) for s in _per_utterance(items, "speakers", dialogue, n, where)]
     sentences = _per_utterance(items, "sentences", dialogue, n, where) if "sentences" in items else [""] * n
     features: dict[str, np.ndarray] = {}
@@ -286,7 +354,11 @@ def read_feature_pickle(
     widths: dict[str, int] = {}
 
     def records(dialogues: Sequence[Any]) -> list[Utterance]:
-        utts = [u for d in dialogues for u in _dialogue_utterances(items, layout, d, label_names, wanted, widths, source)]
+        utts = [
+            u
+            for d in dialogues
+            for u in _dialogue_utterances(items, layout, d, label_names, wanted, widths, source)
+        ]
         for utt in utts:
             check_utterance(utt, len(label_names), source)
         return utts
@@ -297,7 +369,11 @@ def read_feature_pickle(
     else:
         train_ids, dev_ids = carve_dev(train_ids, dev_fraction, seed)
     splits = DatasetSplits(
-        name=layout.name, labels=label_names, train=records(train_ids), dev=records(dev_ids), test=records(test_ids)
+        name=layout.name,
+        labels=label_names,
+        train=records(train_ids),
+        dev=records(dev_ids),
+        test=records(test_ids),
     )
     _check_unique_uids(splits, source)
     return splits
@@ -319,7 +395,9 @@ def _check_unique_uids(splits: DatasetSplits, source: str) -> None:
 def load_features_pickle(cfg: Config) -> DatasetSplits:
     """``data.name=features_pickle``: read ``data.path`` with ``data.layout``."""
     if cfg.data.path is None:
-        raise ConfigError("data.path: required with data.name=features_pickle; give the pickle file, e.g. data.path=IEMOCAP_features.pkl")
+        raise ConfigError(
+            "data.path: required with data.name=features_pickle; give the pickle file, e.g. data.path=IEMOCAP_features.pkl"
+        )
     return read_feature_pickle(
         cfg.data.path,
         cfg.data.layout,

@@ -2,7 +2,7 @@
 
 A pickle is a program: every global it names is imported and may be called while it loads, so
 an ordinary ``pickle.load`` on a downloaded file runs whatever the file asks for. The feature
-pickles the field shares (DialogueRNN, DialogueGCN, MMGCN, COSMIC, M3Net) need only builtin
+pickles the field shares (DialogueRNN, DialogueGCN, MMGCN, COSMIC, SDT, M3Net) need only builtin
 containers and numpy arrays, so :class:`SafeUnpickler` resolves exactly those globals and
 refuses every other one *before* it is imported or called: the payload of a hostile file never
 runs. The refusal is a :class:`DataError` that names the file and the global.
@@ -24,7 +24,22 @@ __all__ = ["ALLOWED_GLOBALS", "SafeUnpickler", "safe_load"]
 
 # Every global a feature pickle may name, as (module, name). Anything else is refused.
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    [("builtins", name) for name in ("list", "dict", "tuple", "set", "frozenset", "str", "bytes", "int", "float", "complex", "bool")]
+    [
+        ("builtins", name)
+        for name in (
+            "list",
+            "dict",
+            "tuple",
+            "set",
+            "frozenset",
+            "str",
+            "bytes",
+            "int",
+            "float",
+            "complex",
+            "bool",
+        )
+    ]
     + [
         ("collections", "OrderedDict"),
         ("collections", "defaultdict"),
@@ -34,7 +49,11 @@ ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
     ]
-    + [(module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")]
+    + [
+        (module, name)
+        for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+        for name in ("_reconstruct", "scalar")
+    ]
     # Protocol 5 (out-of-band buffers) rebuilds arrays with numpy's _frombuffer.
     + [(module, "_frombuffer") for module in ("numpy.core.numeric", "numpy._core.numeric")]
 )
@@ -99,5 +118,12 @@ def safe_load(path: str | Path, *, encoding: str = "latin1") -> Any:
             return SafeUnpickler(fh, source=str(path), encoding=encoding).load()
         except DataError:
             raise
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        except (
+            pickle.UnpicklingError,
+            EOFError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            UnicodeDecodeError,
+        ) as exc:
             raise DataError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from exc

@@ -27,9 +27,13 @@ def carve_dev(dialogues: Iterable[Id], fraction: float, seed: int) -> tuple[list
     """
     ids = sorted(set(dialogues), key=str)  # str key: ids may mix int and str in community files
     if not 0.0 < fraction < 1.0:
-        raise ConfigError(f"data.dev_fraction: {fraction} must lie strictly between 0 and 1 to carve dev from train")
+        raise ConfigError(
+            f"data.dev_fraction: {fraction} must lie strictly between 0 and 1 to carve dev from train"
+        )
     if len(ids) < 2:
-        raise ConfigError(f"data.dev_fraction: cannot carve dev from {len(ids)} training dialogue(s); need at least 2")
+        raise ConfigError(
+            f"data.dev_fraction: cannot carve dev from {len(ids)} training dialogue(s); need at least 2"
+        )
     n_dev = min(max(round(fraction * len(ids)), 1), len(ids) - 1)
     order = np.random.default_rng(seed).permutation(len(ids))
     dev_index = set(order[:n_dev].tolist())
