@@ -19,8 +19,8 @@ from sync_tva.config import load_config
 from sync_tva.data import load_dataset
 from sync_tva.graphs import iterate_batches
 from sync_tva.train.experiment import build_experiment
-from sync_tva.train.losses import make_loss
 from sync_tva.train.loop import train_one_epoch
+from sync_tva.train.losses import make_loss
 
 
 def timed(fn) -> float:

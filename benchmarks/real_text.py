@@ -36,7 +36,7 @@ from sync_tva.config import Config, load_config
 from sync_tva.data import MELD_LABELS, DatasetSplits, Utterance
 from sync_tva.data.splits import carve_dev
 from sync_tva.errors import SyncTVAError
-from sync_tva.io import write_json
+from sync_tva.io import atomic_open, write_json
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.logging import RunLogger
 from sync_tva.train.loop import evaluate, fit
@@ -136,7 +136,8 @@ def encoded_split(csv: Path, model_dir: Path, cache: Path) -> EncodedSplit:
     print(f"encoded {len(tokens)} utterances of {csv.name} in {time.time() - started:.0f} s", flush=True)
     offsets = np.cumsum([0] + [len(t) for t in tokens])
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, states=np.concatenate(tokens), offsets=offsets, fingerprint=np.array(key))
+    with atomic_open(cache, "wb") as fh:  # a killed run must not leave a truncated cache behind
+        np.savez(fh, states=np.concatenate(tokens), offsets=offsets, fingerprint=np.array(key))
     return EncodedSplit(frame, tokens)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "load_config",
+    "config_from_dict",
     "apply_overrides",
     "config_to_dict",
 ]
@@ -200,8 +201,9 @@ def _check_semantics(cfg: Config) -> None:
         heads = getattr(cfg.model, key)
         if heads < 1 or cfg.model.hidden % heads:
             raise ConfigError(f"model.{key}: {heads} must be >= 1 and divide model.hidden={cfg.model.hidden}")
-    if cfg.train.epochs < 1 or cfg.train.batch_size < 1:
-        raise ConfigError("train.epochs and train.batch_size must be >= 1")
+    for key in ("epochs", "batch_size", "patience"):
+        if getattr(cfg.train, key) < 1:
+            raise ConfigError(f"train.{key}: must be >= 1, got {getattr(cfg.train, key)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -343,6 +345,11 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     return data
+
+
+def config_from_dict(raw: dict, source: str) -> Config:
+    """A Config from plain data (e.g. the copy stored in a checkpoint), validated like a file."""
+    return _build(Config, raw, "", source)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -14,7 +14,7 @@ import yaml
 
 from .errors import CheckpointError
 
-__all__ = ["atomic_open", "write_json", "write_yaml", "save_torch", "load_torch"]
+__all__ = ["atomic_open", "save_figure", "write_json", "write_yaml", "save_torch", "load_torch"]
 
 
 @contextmanager
@@ -25,6 +25,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode) as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -32,6 +33,20 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_figure(fig: Any, path: str | Path, *, dpi: int = 120, **kwargs: Any) -> Path:
+    """Atomically save a matplotlib figure, format from the suffix (``.png``, ``.svg``...)."""
+    path = Path(path)
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format=path.suffix.lstrip("."), dpi=dpi, **kwargs)
+    return path
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from .config import config_to_dict, load_config
+from .config import load_config
 from .errors import SyncTVAError
-from .io import write_json, write_yaml
+from .io import save_figure, write_json
 from .train.experiment import build_experiment
 from .train.logging import RunLogger, plot_confusion_matrix, plot_curves
 from .train.loop import evaluate, fit
@@ -37,7 +37,7 @@ def _default_out(config: Path | None) -> Path:
 
 
 def _save_figure(fig: plt.Figure, path: Path) -> None:
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -47,15 +47,16 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config, args.overrides)
         out = args.out or _default_out(args.config)
         out.mkdir(parents=True, exist_ok=True)
-        write_yaml(out / "config.yaml", config_to_dict(cfg))
         exp = build_experiment(cfg)
         logger = RunLogger(out)
         logger.info(
             f"data {exp.data.name}: {len(exp.data.train)} train / {len(exp.data.dev)} dev / {len(exp.data.test)} test "
             f"utterances; modalities {cfg.model.modalities}; device {exp.device}; run directory {out}"
         )
-        state = fit(exp, out, logger)
-        logger.close()
+        try:
+            state = fit(exp, out, logger)
+        finally:
+            logger.close()
     except SyncTVAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -64,6 +64,7 @@ def test_int_accepted_for_float():
         ("model.modalities=[text,text]", "repeated"),
         ("model.gat_heads=3", "divide model.hidden"),
         ("model.gat_layers=-1", ">= 0"),
+        ("train.patience=0", r"train\.patience: must be >= 1"),
     ],
 )
 def test_semantic_checks(override, message):

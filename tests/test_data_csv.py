@@ -104,3 +104,11 @@ def test_missing_file_and_missing_test_split(csv_dir):
 def test_media_template_with_unknown_column(csv_dir):
     with pytest.raises(DataError, match=r"train.csv:2: data.media template .* names a missing column"):
         read_csv_dataset(config(csv_dir, "data.media=clips/{nope}.mp4"))
+
+
+def test_labels_with_stray_spaces_are_one_class(tmp_path):
+    rows = [(*r[:5], r[5] + " ") if i % 2 else r for i, r in enumerate(ROWS)]
+    write_csv(tmp_path / "train.csv", rows)
+    write_csv(tmp_path / "test.csv", ROWS[:3])
+    raw = read_csv_dataset(config(tmp_path, "data.dev=test.csv"))
+    assert raw.labels == ("angry", "calm", "happy")

@@ -16,6 +16,7 @@ from media import FAST, built_once, make_iemocap_tree, make_meld_tree, make_text
 from sync_tva import extract, run
 from sync_tva.config import load_config
 from sync_tva.data import load_dataset
+from sync_tva.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 MELD_YAML = ROOT / "configs" / "meld.yaml"
@@ -103,11 +104,13 @@ def test_text_only_csv_and_iemocap_load_through_the_store(text_model, tmp_path):
     assert utt.features["audio"].shape[1] == 25 and utt.features["text"].shape[1] == 32
     assert utt.tokens and utt.spans["audio"].shape == (utt.features["audio"].shape[0], 2)
     meld = make_meld_tree(tmp_path / "meld", per_split=4, clips=False)
-    cfg = load_config(None, ["data.name=csv", f"data.root={meld}", "data.train=train_sent_emo.csv",
-                             "data.test=test_sent_emo.csv", "data.labels=[neutral,surprise,fear,sadness,joy,disgust,anger]",
-                             f"features.text.model={text_model}", f"features.store={tmp_path / 'store'}", *FAST])
-    data = load_dataset(cfg)
-    assert data.feature_dims() == {"text": 32} and len(data.train) + len(data.dev) == 4
+    csv_overrides = ["data.name=csv", f"data.root={meld}", "data.train=train_sent_emo.csv", "data.dev=dev_sent_emo.csv",
+                     "data.test=test_sent_emo.csv", "data.labels=[neutral,surprise,fear,sadness,joy,disgust,anger]",
+                     f"features.text.model={text_model}", f"features.store={tmp_path / 'store'}", *FAST]
+    with pytest.raises(ConfigError, match=r"has media for \['text'\]; set model.modalities=\[text\]"):
+        load_dataset(load_config(None, csv_overrides))  # refused before any extraction
+    data = load_dataset(load_config(None, [*csv_overrides, "model.modalities=[text]"]))
+    assert data.feature_dims() == {"text": 32} and len(data.train) == len(data.dev) == 4
     assert any((tmp_path / "store").glob("csv-train_sent_emo-*/test/text-*/dia0_utt0.npz"))
 
 

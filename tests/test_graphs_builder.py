@@ -2,8 +2,8 @@ import dgl
 import numpy as np
 import pytest
 import torch
-
 from conftest import random_features
+
 from sync_tva.errors import UnknownNameError
 from sync_tva.graphs import (
     PLACEHOLDER_ETYPE,

@@ -2,8 +2,8 @@ import itertools
 
 import pytest
 import torch
-
 from conftest import random_features
+
 from sync_tva.config import ModelConfig
 from sync_tva.graphs import UtteranceGraphBuilder, load_schema, schema_from_dict
 from sync_tva.models import CAF, MSDE, AttentionPooling, HeteroGAT, HeteroGATLayer, SyncTVA

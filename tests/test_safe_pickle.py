@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import collections
 import io
 import os
@@ -139,3 +140,21 @@ def test_damaged_and_missing_files_are_data_errors(tmp_path):
         safe_load(broken)
     with pytest.raises(DataError, match="not found"):
         safe_load(tmp_path / "absent.pkl")
+
+
+def test_codecs_other_than_latin1_are_refused(tmp_path):
+    """``_codecs.encode`` is admitted for Python 2 byte strings only; a compression codec is refused."""
+    class Packed:
+        def __reduce__(self):
+            return (codecs.encode, (b"x" * 10, "zlib_codec"))
+
+    path = tmp_path / "packed.pkl"
+    path.write_bytes(pickle.dumps(Packed(), protocol=2))
+    with pytest.raises(DataError, match=r"packed\.pkl: not a readable pickle.*zlib_codec"):
+        safe_load(path)
+    assert safe_load_bytes_of("abc") == b"abc"
+
+
+def safe_load_bytes_of(text: str) -> bytes:
+    """Round-trip a Python 3 ``bytes`` through protocol 2, which spells it ``_codecs.encode(text, 'latin1')``."""
+    return SafeUnpickler(io.BytesIO(pickle.dumps(text.encode("latin1"), protocol=2)), source="mem").load()

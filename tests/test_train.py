@@ -2,11 +2,11 @@ import json
 
 import pytest
 import torch
-
 from conftest import TINY
-from sync_tva.config import config_to_dict, load_config
-from sync_tva.errors import CheckpointError
-from sync_tva.io import write_yaml
+
+from sync_tva.config import load_config
+from sync_tva.data import load_dataset
+from sync_tva.errors import CheckpointError, DataError
 from sync_tva.train import build_experiment, compute_metrics, fit, load_checkpoint, load_run
 from sync_tva.train.logging import RunLogger
 
@@ -57,10 +57,13 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path):
         assert torch.equal(p, q), name
 
 
-def test_resume_with_other_config_is_refused(tmp_path):
+def test_resume_with_other_config_is_refused_and_keeps_the_run(tmp_path):
     run(tmp_path, [])
+    before = (tmp_path / "config.yaml").read_text()
     with pytest.raises(CheckpointError, match=r"another config \(model\.hidden: 16 -> 32\).*train\.resume=false"):
         run(tmp_path, ["model.hidden=32"])
+    assert (tmp_path / "config.yaml").read_text() == before
+    assert load_run(tmp_path).cfg.model.hidden == 16
 
 
 def test_early_stopping_stops(tmp_path):
@@ -70,9 +73,18 @@ def test_early_stopping_stops(tmp_path):
 
 def test_load_run_rebuilds_the_best_model(tmp_path):
     exp, _ = run(tmp_path, [])
-    write_yaml(tmp_path / "config.yaml", config_to_dict(exp.cfg))
+    assert load_config(tmp_path / "config.yaml") == exp.cfg
     again = load_run(tmp_path)
     for p, q in zip(exp.model.state_dict().values(), again.model.state_dict().values()):
         assert torch.equal(p, q)
     with pytest.raises(CheckpointError, match="not a finished run"):
         load_run(tmp_path / "nothing")
+
+
+def test_feature_width_mismatch_names_the_utterance():
+    cfg = load_config(None, TINY)
+    data = load_dataset(cfg)
+    bad = data.test[2]
+    bad.features["audio"] = bad.features["audio"][:, :5]
+    with pytest.raises(DataError, match=rf"test utterance '{bad.uid}'.*audio features are 5 wide, the training split's are 32"):
+        build_experiment(cfg, data)

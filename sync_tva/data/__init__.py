@@ -1,8 +1,12 @@
 """Data sources: typed records, label sets, and a registry of readers (importing registers them)."""
 
-from . import synthetic  # noqa: F401  (registers "demo")
-from . import pickles  # noqa: F401  (registers "features_pickle")
-from . import csv_reader, iemocap, meld  # noqa: F401  (register "csv", "iemocap", "meld")
+from . import (  # noqa: F401  (register "csv", "iemocap", "meld")
+    csv_reader,
+    iemocap,
+    meld,
+    pickles,  # noqa: F401  (registers "features_pickle")
+    synthetic,  # noqa: F401  (registers "demo")
+)
 from .labels import IEMOCAP_LABELS, MELD_LABELS
 from .records import DatasetSplits, Utterance
 from .registry import list_datasets, load_dataset, register_dataset

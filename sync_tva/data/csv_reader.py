@@ -64,7 +64,7 @@ def label_order(tables: Sequence[pd.DataFrame], column: str, explicit: list[str]
     """``data.labels`` when given, else the sorted label values found in the (training) tables."""
     if explicit:
         return tuple(explicit)
-    return tuple(sorted({v for t in tables for v in t[column] if v != ""}))
+    return tuple(sorted({v.strip() for t in tables for v in t[column] if v.strip()}))
 
 
 def rows_to_records(

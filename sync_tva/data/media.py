@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..errors import DataError
 from .records import DatasetSplits
+from .splits import carve_dev
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -100,11 +99,8 @@ def check_unique(utts: list[RawUtterance], where: str) -> None:
 def split_dev_by_dialogue(
     train: list[RawUtterance], fraction: float, seed: int
 ) -> tuple[list[RawUtterance], list[RawUtterance]]:
-    """Hold out a seeded ``fraction`` of the training dialogues as dev; returns ``(train, dev)``."""
-    dialogues = sorted({u.dialogue for u in train})
-    rng = np.random.default_rng(seed)
-    n_dev = max(1, round(fraction * len(dialogues))) if len(dialogues) > 1 else 0
-    held = set(rng.permutation(dialogues)[:n_dev].tolist())
+    """Hold out a seeded ``fraction`` of the training dialogues as dev (see :func:`carve_dev`); returns ``(train, dev)``."""
+    held = set(carve_dev([u.dialogue for u in train], fraction, seed)[1])
     return [u for u in train if u.dialogue not in held], [u for u in train if u.dialogue in held]
 
 

@@ -91,11 +91,20 @@ class SafeUnpickler(pickle.Unpickler):
                 "container or numpy array; feature pickles never need it, so the file may be hostile and was "
                 "not run. Recreate the file from plain lists, dicts and numpy arrays."
             )
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
         return getattr(_import(module), name)
 
     def persistent_load(self, pid: Any) -> Any:
         """Persistent ids reach outside the file; feature pickles never use them."""
         raise DataError(f"{self.source}: refused to load: the pickle uses persistent id {pid!r}")
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """The only use of ``_codecs.encode`` in these files; other codecs (compression, rot13) are refused."""
+    if encoding.replace("_", "-").lower() not in ("latin1", "latin-1", "iso-8859-1"):
+        raise pickle.UnpicklingError(f"_codecs.encode with codec {encoding!r} is not allowed")
+    return text.encode("latin1")
 
 
 def _import(module: str) -> Any:
@@ -124,6 +133,9 @@ def safe_load(path: str | Path, *, encoding: str = "latin1") -> Any:
             ValueError,
             TypeError,
             AttributeError,
-            UnicodeDecodeError,
+            UnicodeError,
+            LookupError,
+            RecursionError,
+            MemoryError,
         ) as exc:
             raise DataError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from exc

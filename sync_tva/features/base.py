@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from ..data.media import RawUtterance
-from ..errors import ConfigError
 
-__all__ = ["ExtractionFailure", "Extractor", "NodeFeatures", "resolve_device", "weights_digest"]
+__all__ = ["ExtractionFailure", "Extractor", "NodeFeatures", "weights_digest"]
 
 
 @dataclass
@@ -51,7 +50,6 @@ class Extractor(ABC):
 
     modality: str
     dim: int
-    batch_size: int = 16
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
@@ -86,13 +84,3 @@ def weights_digest(module: torch.nn.Module) -> str:
             h.update(np.float64(t.sum().item() if t.numel() else 0.0).tobytes())
             h.update(t[:8].numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when there is a GPU; naming CUDA without one is a config error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"features.device={name!r} but no CUDA GPU is visible; use features.device=cpu or auto")
-    return device

@@ -18,9 +18,10 @@ from tqdm import tqdm
 from ..config import Config
 from ..data.media import RawSplits, RawUtterance
 from ..data.records import DatasetSplits, Utterance, check_utterance
+from ..device import resolve_device
 from ..errors import ConfigError
 from .audio import AudioExtractor
-from .base import ExtractionFailure, Extractor, resolve_device
+from .base import ExtractionFailure, Extractor
 from .store import FAILURES, FeatureStore
 from .text import TextExtractor
 from .visual import VisualExtractor
@@ -69,7 +70,7 @@ def wanted_modalities(cfg: Config, raw: RawSplits) -> list[str]:
 
 def build_extractors(cfg: Config, modalities: list[str]) -> list[Extractor]:
     """One extractor per modality, models loaded now: missing weights fail before any work starts."""
-    device = resolve_device(cfg.features.device)
+    device = resolve_device(cfg.features.device, "features.device")
     makers = {
         "text": lambda: TextExtractor(cfg.features.text, device),
         "audio": lambda: AudioExtractor(cfg.features.audio),
@@ -160,7 +161,14 @@ def materialize(cfg: Config, raw: RawSplits) -> DatasetSplits:
     """
     for note in raw.notes:
         print(f"note: {note}", file=sys.stderr)
-    extractors = build_extractors(cfg, wanted_modalities(cfg, raw))
+    wanted = wanted_modalities(cfg, raw)
+    if len(wanted) < len(cfg.model.modalities):
+        # Say so before hours of extraction, not after (build_experiment would refuse it anyway).
+        raise ConfigError(
+            f"model.modalities asks for {sorted(set(cfg.model.modalities) - set(wanted))}, but data set {raw.name!r} "
+            f"has media for {sorted(raw.media_modalities())}; set model.modalities=[{','.join(wanted) or 'text'}]"
+        )
+    extractors = build_extractors(cfg, wanted)
     store = FeatureStore(cfg.features.store)
     report = extract(raw, extractors, store, chunk=cfg.features.text.batch_size, progress=cfg.features.progress)
     if report.failed:

@@ -92,7 +92,6 @@ class TextExtractor(Extractor):
     def __init__(self, cfg: TextFeaturesConfig, device: torch.device) -> None:
         self.cfg = cfg
         self.device = device
-        self.batch_size = cfg.batch_size
         self.tokenizer, self.model = load_text_encoder(cfg.model)
         self.model.eval().to(device)
         self.dim = int(self.model.config.hidden_size)

@@ -1,7 +1,7 @@
 """Training and evaluation: loop, losses, metrics, checkpoints, run logging."""
 
 from .checkpoint import TrainState, load_checkpoint, save_checkpoint
-from .experiment import Experiment, build_experiment, load_run, resolve_device
+from .experiment import Experiment, build_experiment, load_run
 from .loop import Predictions, evaluate, fit, predict, train_one_epoch
 from .losses import FocalLoss, class_weights, make_loss
 from .metrics import Metrics, compute_metrics
@@ -10,7 +10,6 @@ __all__ = [
     "Experiment",
     "build_experiment",
     "load_run",
-    "resolve_device",
     "fit",
     "train_one_epoch",
     "predict",

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import torch
 
-from ..config import Config, load_config
-from ..errors import CheckpointError, ConfigError
+from ..config import Config, config_from_dict
 from ..data import DatasetSplits, load_dataset
+from ..device import resolve_device
+from ..errors import CheckpointError, ConfigError, DataError
 from ..graphs import GraphSchema, get_builder, load_schema
 from ..graphs.builder import UtteranceGraphBuilder
 from ..models import SyncTVA
 from .checkpoint import load_checkpoint
 
-__all__ = ["Experiment", "build_experiment", "load_run", "resolve_device", "seed_everything"]
+__all__ = ["Experiment", "build_experiment", "load_run", "seed_everything"]
 
 
 @dataclass
@@ -30,22 +31,25 @@ class Experiment:
     device: torch.device
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={name!r} but no CUDA GPU is visible; use train.device=cpu or auto")
-    return device
-
-
 def seed_everything(seed: int) -> None:
     """Seed torch (CPU and CUDA); data generation and shuffling take their own seeds."""
     torch.manual_seed(seed)
 
 
+def _check_widths(data: DatasetSplits, dims: dict[str, int]) -> None:
+    """Every utterance's node features must be as wide as the training split's."""
+    for split in ("train", "dev", "test"):
+        for utt in data.split(split):
+            for mod, arr in utt.features.items():
+                if mod in dims and arr.shape[1] != dims[mod]:
+                    raise DataError(
+                        f"data set {data.name!r}, {split} utterance {utt.uid!r} (dialogue {utt.dialogue!r}): "
+                        f"{mod} features are {arr.shape[1]} wide, the training split's are {dims[mod]}"
+                    )
+
+
 def _check_modalities(cfg: Config, data: DatasetSplits) -> dict[str, int]:
+    """The feature width of each chosen modality; a modality the data lacks is a config error."""
     dims = data.feature_dims()
     missing = [m for m in cfg.model.modalities if m not in dims]
     if missing:
@@ -53,7 +57,9 @@ def _check_modalities(cfg: Config, data: DatasetSplits) -> dict[str, int]:
             f"model.modalities asks for {missing}, but data set {data.name!r} provides only {sorted(dims)}; "
             f"set model.modalities=[{','.join(m for m in cfg.model.modalities if m in dims) or 'text'}]"
         )
-    return {m: dims[m] for m in cfg.model.modalities}
+    chosen = {m: dims[m] for m in cfg.model.modalities}
+    _check_widths(data, chosen)
+    return chosen
 
 
 def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experiment:
@@ -66,17 +72,20 @@ def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experime
     builder = get_builder(cfg.graph.builder)(schema, dims)
     seed_everything(cfg.seed)
     model = SyncTVA(schema, dims, len(data.labels), cfg.model)
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(cfg.train.device, "train.device")
     return Experiment(cfg=cfg, data=data, schema=schema, builder=builder, model=model.to(device), device=device)
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> Experiment:
-    """Rebuild a finished run's experiment from ``RUN/config.yaml`` and load ``checkpoints/<checkpoint>.pt``."""
-    run_dir = Path(run_dir)
-    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
-    if not (run_dir / "config.yaml").is_file() or not path.is_file():
-        raise CheckpointError(f"{run_dir}: not a finished run (needs config.yaml and {path.relative_to(run_dir)})")
-    exp = build_experiment(load_config(run_dir / "config.yaml"))
-    exp.model.load_state_dict(load_checkpoint(path)["model"])
+    """Rebuild a run's experiment from the config stored in ``checkpoints/<checkpoint>.pt`` and load its weights."""
+    path = Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir}: not a finished run (no {path.relative_to(run_dir)})")
+    ckpt = load_checkpoint(path)
+    exp = build_experiment(config_from_dict(ckpt["config"], str(path)))
+    try:
+        exp.model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit the model its config builds ({exc})") from None
     exp.model.eval()
     return exp

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from ..config import config_to_dict
 from ..data.records import Utterance
 from ..graphs import iterate_batches
+from ..io import write_yaml
 from .checkpoint import TrainState, load_checkpoint, restore, save_checkpoint
 from .experiment import Experiment
 from .logging import RunLogger
@@ -78,12 +79,15 @@ def evaluate(exp: Experiment, utterances: Sequence[Utterance]) -> Metrics:
 
 
 def _checkpoint_extra(exp: Experiment) -> dict:
-    """What a checkpoint needs besides weights to rebuild the model without the data set."""
+    """Label names and input widths, so a checkpoint can be read without its data set at hand."""
     return {"labels": list(exp.data.labels), "in_dims": dict(exp.builder.dims)}
 
 
 def fit(exp: Experiment, out: Path, logger: RunLogger) -> TrainState:
-    """Train with early stopping on dev weighted F1; leave the best weights loaded in ``exp.model``."""
+    """Train with early stopping on dev weighted F1; leave the best weights loaded in ``exp.model``.
+
+    Writes ``OUT/config.yaml`` once the run is known to start afresh or to resume the same config.
+    """
     cfg = exp.cfg.train
     ckpt_dir = out / "checkpoints"
     config = config_to_dict(exp.cfg)
@@ -94,6 +98,7 @@ def fit(exp: Experiment, out: Path, logger: RunLogger) -> TrainState:
     if cfg.resume and (ckpt_dir / "last.pt").is_file():
         state = restore(ckpt_dir / "last.pt", exp.model, optimizer, config)
         logger.info(f"resumed from {ckpt_dir / 'last.pt'} after epoch {state.epoch}")
+    write_yaml(out / "config.yaml", config)  # only now: a refused resume must not overwrite the run's config
     epochs = tqdm(range(state.epoch + 1, cfg.epochs + 1), desc="training", unit="epoch", initial=state.epoch, total=cfg.epochs)
     for epoch in epochs:
         if state.stale_epochs >= cfg.patience:

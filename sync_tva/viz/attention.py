@@ -155,7 +155,7 @@ def _msde_tables(maps: AttentionMaps, counts: dict[str, np.ndarray], n_utt: int)
     parts: list[list[pd.DataFrame]] = [[] for _ in range(n_utt)]
     for m, weights in maps.msde.items():
         present = np.flatnonzero(counts[m] > 0)
-        # MSDE skips attention for a batch without any node of m (and keeps its previous value).
+        # MSDE leaves its attention None for a batch without any node of m.
         if weights is None or present.size == 0:
             continue
         for row, b in enumerate(present):

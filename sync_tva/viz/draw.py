@@ -25,6 +25,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
 from ..config import MODALITIES
+from ..io import save_figure as atomic_save_figure
 from .attention import UtteranceAttention, mean_over_heads
 
 __all__ = ["select_edges", "node_positions", "draw_attention", "draw_comparison", "save_figure", "relation_colours"]
@@ -265,6 +266,6 @@ def save_figure(fig: plt.Figure, stem: str | Path, formats: Sequence[str] = ("pn
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_name(f"{stem.name}.{fmt}") for fmt in formats]
     for path in paths:
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        atomic_save_figure(fig, path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return paths
