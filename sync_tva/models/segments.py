@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Padded", "pad_segments", "segment_mean", "segment_ids"]
+__all__ = ["Padded", "pad_segments", "segment_mean", "segment_ids", "segment_starts"]
 
 
 @dataclass
@@ -37,11 +37,15 @@ def segment_ids(counts: torch.Tensor) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
 
 
+def segment_starts(counts: torch.Tensor) -> torch.Tensor:
+    """``[B]`` index of each utterance's first row in the back-to-back layout (exclusive prefix sum)."""
+    return torch.cumsum(counts, 0) - counts
+
+
 def pad_segments(x: torch.Tensor, counts: torch.Tensor) -> Padded:
     """Pad ``x`` [N, D] into ``[B, L, D]`` with ``L = max(counts)`` (at least 1)."""
     graph = segment_ids(counts)
-    starts = torch.cumsum(counts, 0) - counts
-    position = torch.arange(x.shape[0], device=x.device) - starts[graph]
+    position = torch.arange(x.shape[0], device=x.device) - segment_starts(counts)[graph]
     length = max(int(counts.max()) if counts.numel() else 0, 1)
     values = x.new_zeros(counts.numel(), length, *x.shape[1:])
     values[graph, position] = x

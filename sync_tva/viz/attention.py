@@ -28,7 +28,7 @@ import torch
 from dgl import DGLHeteroGraph
 
 from ..data.records import Utterance
-from ..models.segments import segment_ids
+from ..models.segments import segment_ids, segment_starts
 from ..models.sync_tva import AttentionMaps
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def _node_table(utt: Utterance, counts: dict[str, int], pooling: dict[str, np.nd
 
 def _gat_tables(g: DGLHeteroGraph, maps: AttentionMaps, n_utt: int) -> list[pd.DataFrame]:
     """Per utterance, one row per (layer, head, edge) with local node and edge indices."""
-    node_offsets = {t: torch.cumsum(g.batch_num_nodes(t), 0) - g.batch_num_nodes(t) for t in g.ntypes}
+    node_offsets = {t: segment_starts(g.batch_num_nodes(t)) for t in g.ntypes}
     parts: list[list[pd.DataFrame]] = [[] for _ in range(n_utt)]
     for layer, per_etype in enumerate(maps.gat):
         for etype, att in per_etype.items():
@@ -121,7 +121,7 @@ def _gat_tables(g: DGLHeteroGraph, maps: AttentionMaps, n_utt: int) -> list[pd.D
             if src.numel() == 0:
                 continue
             graph = segment_ids(g.batch_num_nodes(dst_type))[dst]  # utterance of every edge
-            edge_offsets = torch.cumsum(g.batch_num_edges(etype), 0) - g.batch_num_edges(etype)
+            edge_offsets = segment_starts(g.batch_num_edges(etype))
             eid = torch.arange(src.numel()) - edge_offsets[graph]
             src_local = src - node_offsets[src_type][graph]
             dst_local = dst - node_offsets[dst_type][graph]
@@ -215,7 +215,7 @@ def extract_attention(exp: "Experiment", utterances: Sequence[Utterance]) -> lis
     n = len(utterances)
     counts = {m: g.batch_num_nodes(m).numpy() for m in exp.schema.node_types}
     pooling = {m: w[:, 0].cpu().numpy() for m, w in maps.pooling.items()}
-    starts = {m: np.concatenate([[0], np.cumsum(c)[:-1]]) for m, c in counts.items()}
+    starts = {m: segment_starts(g.batch_num_nodes(m)).numpy() for m in counts}
     gat, msde = _gat_tables(g, maps, n), _msde_tables(maps, counts, n)
     caf, gates = _caf_tables(maps, counts, n)
     result = []
