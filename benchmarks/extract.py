@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/extract.py [--clips 24] [--seconds 2.0] [--text-model DIR] [--device cpu]
 
 Media are generated (MELD layout, mp4 with sound and moving 320x240 frames) with the test
-generators in ``tests/media.py``. Without ``--text-model`` the text encoder is a randomly
+generators in ``sync_tva.testing``. Without ``--text-model`` the text encoder is a randomly
 initialised RoBERTa of roberta-base size (speed does not depend on the weights); the visual
 encoder is ResNet-50 with random weights at 224 px; audio is openSMILE ComParE_2016 LLDs.
 Figures are printed, never asserted.
@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the media generators the tests use
-
-from media import make_meld_tree, make_text_model, write_clip
 
 from sync_tva.config import load_config
 from sync_tva.data.meld import MELD_FILES, read_meld
 from sync_tva.features.pipeline import build_extractors, extract
 from sync_tva.features.store import FeatureStore
+from sync_tva.testing import make_meld_tree, make_text_model, write_clip
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def roberta_base_sized(folder: Path) -> Path:

@@ -16,7 +16,7 @@ import dgl
 import torch
 
 from sync_tva.config import load_config
-from sync_tva.data import load_dataset
+from sync_tva.features import load_dataset
 from sync_tva.graphs import iterate_batches
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.loop import train_one_epoch

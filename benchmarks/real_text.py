@@ -33,10 +33,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
 from sync_tva.config import Config, load_config
-from sync_tva.data import MELD_LABELS, DatasetSplits, Utterance
+from sync_tva.data import MELD_LABELS
 from sync_tva.data.splits import carve_dev
 from sync_tva.errors import SyncTVAError
 from sync_tva.io import atomic_open, write_json
+from sync_tva.records import DatasetSplits, Utterance
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.logging import RunLogger
 from sync_tva.train.loop import evaluate, fit

@@ -13,16 +13,11 @@ import json
 import sys
 from pathlib import Path
 
-from .config import Config, load_config
-from .data.csv_reader import read_csv_dataset
-from .data.iemocap import read_iemocap
-from .data.media import RawSplits
-from .data.meld import read_meld
-from .errors import ConfigError, SyncTVAError
+from .config import load_config
+from .data import read_raw
+from .errors import SyncTVAError
 from .features.pipeline import build_extractors, extract, parse_shard, wanted_modalities
 from .features.store import FAILURES, FeatureStore, merge_stores
-
-READERS = {"csv": read_csv_dataset, "meld": read_meld, "iemocap": read_iemocap}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,14 +29,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. data.root=DIR")
     return parser.parse_args(argv)
-
-
-def read_raw(cfg: Config) -> RawSplits:
-    """The raw records of the data set ``data.name`` names, which must have media to extract."""
-    name = cfg.data.name
-    if name not in READERS:
-        raise ConfigError(f"data.name={name!r} has no raw media to extract; choose from {sorted(READERS)}")
-    return READERS[name](cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {note}", file=sys.stderr)
         extractors = build_extractors(cfg, wanted_modalities(cfg, raw))  # loads the models: fails before any work
         print(f"extractors: {extractors}; store {store.root}", file=sys.stderr)
-        report = extract(raw, extractors, store, shard=shard, chunk=cfg.features.text.batch_size, progress=cfg.features.progress)
+        report = extract(raw, extractors, store, shard=shard, chunk=cfg.features.chunk, progress=cfg.features.progress)
     except SyncTVAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

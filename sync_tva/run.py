@@ -18,9 +18,10 @@ import matplotlib.pyplot as plt
 from .config import load_config
 from .errors import SyncTVAError
 from .io import save_figure, write_json
-from .train.experiment import build_experiment
+from .train.experiment import Experiment, build_experiment
 from .train.logging import RunLogger, plot_confusion_matrix, plot_curves
 from .train.loop import evaluate, fit
+from .viz import attention_figure
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,9 +37,24 @@ def _default_out(config: Path | None) -> Path:
     return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _make_run_dir(out: Path) -> None:
+    """Create the run directory; a file in the way is a user error naming it, not a traceback."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a directory" if blocker is not None else (exc.strerror or str(exc))
+        raise SyncTVAError(f"--out {out}: cannot create the run directory ({why}); choose another --out") from None
+
+
 def _save_figure(fig: plt.Figure, path: Path) -> None:
     save_figure(fig, path)
     plt.close(fig)
+
+
+def _first_dev_attention(exp: Experiment) -> plt.Figure | None:
+    """The attention drawing of the first dev utterance, logged after every epoch."""
+    return attention_figure(exp, exp.data.dev[0]) if exp.data.dev else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         out = args.out or _default_out(args.config)
-        out.mkdir(parents=True, exist_ok=True)
+        _make_run_dir(out)
         exp = build_experiment(cfg)
-        logger = RunLogger(out)
+        logger = RunLogger(out, epoch_figures={"dev/attention": _first_dev_attention})
         logger.info(
             f"data {exp.data.name}: {len(exp.data.train)} train / {len(exp.data.dev)} dev / {len(exp.data.test)} test "
             f"utterances; modalities {cfg.model.modalities}; device {exp.device}; run directory {out}"

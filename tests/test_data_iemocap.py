@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from media import make_iemocap_tree
 
 from sync_tva.config import load_config
 from sync_tva.data.iemocap import read_iemocap
 from sync_tva.data.labels import IEMOCAP_LABELS
 from sync_tva.errors import DataError
+from sync_tva.testing import make_iemocap_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 

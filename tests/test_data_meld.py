@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from media import make_meld_tree
 
 from sync_tva.config import load_config
 from sync_tva.data.csv_reader import read_table, rows_to_records
 from sync_tva.data.labels import MELD_LABELS
 from sync_tva.data.meld import MELD_FILES, read_meld
 from sync_tva.errors import DataError
+from sync_tva.testing import make_meld_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_MELD = ROOT.parent / "shared" / "data" / "meld"

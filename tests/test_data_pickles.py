@@ -1,28 +1,35 @@
-"""Community feature pickles: every layout, validation errors, the dev-split policy, the configs.
+"""Community feature pickles: the layout table, every layout, validation errors, the dev-split policy, the configs.
 
 Each test writes small pickles in the exact layout the field's files use (dicts keyed by dialogue
 id, lists of per-utterance numpy vectors, id lists for the splits) at pickle protocol 2, as the
-Python-2 era files are.
+Python-2 era files are. Besides the hand-written files, every entry of ``layouts.yaml`` gets a
+file generated from the entry itself, so a new layout is tested the moment it is added.
 """
 
 from __future__ import annotations
 
+import copy
 import pickle
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from sync_tva.config import load_config
-from sync_tva.data import IEMOCAP_LABELS, MELD_LABELS, load_dataset
-from sync_tva.data.pickles import LAYOUTS, list_layouts, read_feature_pickle
+from sync_tva.data import IEMOCAP_LABELS, MELD_LABELS
+from sync_tva.data.pickles import LAYOUTS, PickleLayout, get_layout, list_layouts, read_feature_pickle
+from sync_tva.data.pickles.layouts import LAYOUT_TABLE, layouts_from_table, load_layout_table
 from sync_tva.data.splits import carve_dev
 from sync_tva.errors import ConfigError, DataError, UnknownNameError
+from sync_tva.features import load_dataset
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.loop import evaluate, train_one_epoch
 from sync_tva.train.losses import make_loss
+from sync_tva.train.metrics import Metrics
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY_MODEL = [
@@ -187,6 +194,109 @@ def test_every_layout_has_a_writer():
     assert sorted(WRITERS) == list_layouts()
 
 
+# ----------------------------------------------------------------------------------------------
+# The layout table: every entry loads from layouts.yaml and reads back a file written from it.
+
+
+def layout_payload(layout: PickleLayout, n_dialogues: int = 4, seed: int = 0) -> tuple:
+    """A tuple written from the layout's own description: its fields in order, its dims, its encodings."""
+    rng = np.random.default_rng(seed)
+    dialogues = [f"d{i}" for i in range(n_dialogues)]
+    sizes = {d: int(rng.integers(2, 5)) for d in dialogues}
+    widths = {f: layout.dims[m] for m, group in layout.modalities.items() for f in group}
+    train, dev, test = split_ids(dialogues, n_test=1, n_dev=1 if "dev" in layout.fields else 0)
+    splits = {"train": train, "dev": dev, "test": test}
+    speakers = one_hot_speakers if layout.speakers == "one_hot" else lambda n: ["MF"[i % 2] for i in range(n)]
+    per_utterance = {
+        "ids": lambda d, n: [f"{d}_u{i}" for i in range(n)],
+        "speakers": lambda d, n: speakers(n),
+        "labels": lambda d, n: rng.integers(0, len(layout.labels), size=n).tolist(),
+        "sentences": lambda d, n: [f"utterance {i} of {d}" for i in range(n)],
+        "unused": lambda d, n: [0] * n,
+    }
+    for name, dim in widths.items():
+        per_utterance[name] = lambda d, n, dim=dim: [
+            rng.normal(size=dim).astype(np.float32) for _ in range(n)
+        ]
+    return tuple(
+        splits[name] if name in splits else {d: per_utterance[name](d, sizes[d]) for d in dialogues}
+        for name in layout.fields
+    )
+
+
+@pytest.mark.parametrize("name", list_layouts())
+def test_every_layout_loads_from_the_table_and_round_trips_a_generated_pickle(tmp_path, name):
+    layout = get_layout(name)
+    assert load_layout_table(LAYOUT_TABLE).get(name) == layout  # the registry holds exactly the YAML entry
+    payload = layout_payload(layout)
+    item = dict(zip(layout.fields, payload))
+    data = read_feature_pickle(write(tmp_path / f"{name}.pkl", payload), name)
+
+    assert data.name == name and data.labels == layout.labels
+    assert {u.dialogue for u in data.test} == set(item["test"])
+    if "dev" in item:
+        assert {u.dialogue for u in data.dev} == set(item["dev"])
+    assert {u.dialogue for u in data.train + data.dev} == set(item["train"]) | set(item.get("dev", []))
+    utts = data.train + data.dev + data.test
+    assert len(utts) == sum(len(v) for v in item["labels"].values())
+    for d in item["labels"]:
+        for i, utt in enumerate(u for u in utts if u.dialogue == d):
+            assert utt.uid == layout.uid.format(dialogue=d, utt=item["ids"][d][i] if "ids" in item else i)
+            assert utt.label == item["labels"][d][i]
+            assert utt.speaker == (f"speaker{i % 2}" if layout.speakers == "one_hot" else "MF"[i % 2])
+            assert utt.text == f"utterance {i} of {d}"
+            for mod, group in layout.modalities.items():
+                expected = np.mean([item[f][d][i] for f in group], axis=0)
+                np.testing.assert_allclose(utt.features[mod], expected[None, :], rtol=1e-6)
+
+
+def _table_entry(name: str) -> dict:
+    """A deep copy of one raw entry of the shipped table, to break on purpose."""
+    return copy.deepcopy(next(e for e in yaml.safe_load(LAYOUT_TABLE.read_text()) if e["name"] == name))
+
+
+def _set(key, value):
+    return lambda entry: entry.__setitem__(key, value)
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (_set("speakers", "letters"), "speakers"),
+        (_set("labels", "EMORY_LABELS"), "labels"),
+        (_set("uid", "{dialog}_{utt}"), "uid"),
+        (_set("dims", {"text": 100, "audio": 100}), "dims"),
+        (_set("dims", {"text": 100, "audio": 100, "visual": "512"}), r"dims\.visual"),
+        (_set("modalities", {"text": ["text"], "audio": ["audio"], "smell": ["visual"]}), "modalities"),
+        (
+            _set("modalities", {"text": ["text"], "audio": ["audio"], "visual": ["labels"]}),
+            r"modalities\.visual",
+        ),
+        (lambda e: e["fields"].__setitem__(3, "txt"), r"fields\[3\]"),
+        (lambda e: e["fields"].remove("labels"), "fields"),
+        (lambda e: e.pop("uid"), "uid"),
+        (lambda e: e.__setitem__("speaker", "name"), r"unknown keys \['speaker'\]"),
+    ],
+)
+def test_a_malformed_table_entry_names_the_layout_and_the_key(edit, key):
+    entry = _table_entry("iemocap")
+    edit(entry)
+    with pytest.raises(ConfigError, match=rf"^layouts\.yaml: layout 'iemocap': {key}"):
+        layouts_from_table([entry], "layouts.yaml")
+
+
+def test_a_layout_listed_twice_is_refused():
+    with pytest.raises(ConfigError, match=r"layout 'iemocap': name: listed twice"):
+        layouts_from_table([_table_entry("iemocap"), _table_entry("iemocap")], "layouts.yaml")
+
+
+def test_a_table_that_is_not_yaml_names_the_file(tmp_path):
+    table = tmp_path / "layouts.yaml"
+    table.write_text("- name: [iemocap\n")
+    with pytest.raises(ConfigError, match=rf"{table}: not valid YAML"):
+        load_layout_table(table)
+
+
 @pytest.mark.parametrize("layout", sorted(WRITERS))
 def test_layout_reads_every_utterance_with_one_node_per_modality(tmp_path, layout):
     payload = WRITERS[layout]()
@@ -242,8 +352,8 @@ def test_text_only_model_runs_on_every_layout(tmp_path, layout):
         "text": LAYOUTS[layout].dims["text"]
     }  # other modalities are not loaded
     metrics = evaluate(exp, exp.data.test)
-    assert 0.0 <= metrics.weighted_f1 <= 1.0
     assert len(metrics.confusion_matrix) == len(LAYOUTS[layout].labels)
+    assert int(np.sum(metrics.confusion_matrix)) == len(exp.data.test)  # one prediction per test utterance
 
 
 def test_text_only_model_runs_on_the_demo_source():
@@ -365,6 +475,31 @@ def test_speaker_list_must_match_the_utterances(tmp_path):
         read_feature_pickle(path, "iemocap")
 
 
+def test_speakers_in_another_encoding_than_the_layout_declares_name_the_utterance(tmp_path):
+    path = _iemocap_with(tmp_path, lambda p: p[1].__setitem__(p[7][0], one_hot_speakers(len(p[1][p[7][0]]))))
+    with pytest.raises(
+        DataError,
+        match=r"dialogue 'Ses01F_impro00', utterance 'Ses01F_impro00_F000': speaker \[1, 0, .*\] is not a name; "
+        r"data.layout=iemocap writes speakers as names",
+    ):
+        read_feature_pickle(path, "iemocap")
+    meld = list(meld_raw_tuple(visual=False))
+    meld[1][meld[6][0]][0] = "Joey"
+    with pytest.raises(DataError, match=r"utterance 'dia0_utt0': speaker 'Joey' is not a one-hot vector"):
+        read_feature_pickle(write(tmp_path / "m.pkl", tuple(meld)), "meld_raw")
+
+
+def test_a_repeated_utterance_id_is_refused_by_the_data_registry(tmp_path):
+    def edit(p):
+        p[0][p[7][1]][0] = p[0][p[7][0]][0]  # the second dialogue reuses the first one's utterance id
+
+    path = _iemocap_with(tmp_path, edit)
+    with pytest.raises(DataError, match=r"utterance id 'Ses01F_impro00_F000' appears twice"):
+        load_dataset(
+            load_config(None, ["data.name=features_pickle", f"data.path={path}", "data.layout=iemocap"])
+        )
+
+
 def test_missing_path_and_unknown_layout_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="data.path: required"):
         load_dataset(load_config(None, ["data.name=features_pickle", "data.layout=iemocap"]))
@@ -421,18 +556,19 @@ def test_paper_config_loads():
 
 
 # ----------------------------------------------------------------------------------------------
-# Fusion pays off on a pickle whose labels need text and audio together.
+# Training pays off on a pickle whose labels need text and audio together: the model beats the
+# majority class, and fusion beats text only.
 
 
-def train_and_score(exp, epochs: int) -> float:
-    """A few epochs of the package's own training step, then test weighted F1 (no checkpoints, no plots)."""
+def train_and_score(exp, epochs: int) -> Metrics:
+    """A few epochs of the package's own training step, then test metrics (no checkpoints, no plots)."""
     optimizer = torch.optim.AdamW(
         exp.model.parameters(), lr=exp.cfg.train.lr, weight_decay=exp.cfg.train.weight_decay
     )
     loss_fn = make_loss("ce", [u.label for u in exp.data.train], len(exp.data.labels))
     for epoch in range(1, epochs + 1):
         train_one_epoch(exp, loss_fn, optimizer, epoch)
-    return evaluate(exp, exp.data.test).weighted_f1
+    return evaluate(exp, exp.data.test)
 
 
 @pytest.fixture
@@ -443,21 +579,36 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.slow
-def test_fusion_beats_text_only_on_an_iemocap_pickle(tmp_path, one_thread):
-    path = write(tmp_path / "iemocap.pkl", iemocap_tuple(n_dialogues=40))
-    base = [
+def training_overrides(path: Path) -> list[str]:
+    """A tiny seeded model on the iemocap-layout pickle at ``path``, one thread."""
+    return TINY_MODEL + [
         "data.name=features_pickle",
         f"data.path={path}",
         "data.layout=iemocap",
         "train.lr=0.005",
         "train.batch_size=16",
         "train.num_threads=1",
+        "seed=0",
     ]
+
+
+def test_a_trained_model_beats_the_majority_class_on_a_pickle(tmp_path, one_thread):
+    path = write(tmp_path / "iemocap.pkl", iemocap_tuple(n_dialogues=24))
+    exp = build_experiment(load_config(None, training_overrides(path)))
+    majority = Counter(u.label for u in exp.data.train).most_common(1)[0][0]
+    baseline = float(np.mean([u.label == majority for u in exp.data.test]))
+    accuracy = train_and_score(exp, epochs=4).accuracy
+    assert accuracy > baseline + 0.3, (accuracy, baseline)
+
+
+@pytest.mark.slow
+def test_fusion_beats_text_only_on_an_iemocap_pickle(tmp_path, one_thread):
+    path = write(tmp_path / "iemocap.pkl", iemocap_tuple(n_dialogues=40))
     scores = {
         name: train_and_score(
-            build_experiment(load_config(None, TINY_MODEL + base + [f"model.modalities={mods}"])), epochs=6
-        )
+            build_experiment(load_config(None, training_overrides(path) + [f"model.modalities={mods}"])),
+            epochs=6,
+        ).weighted_f1
         for name, mods in (("fusion", "[text,audio,visual]"), ("text", "[text]"))
     }
     print(

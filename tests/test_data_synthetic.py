@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 
 from sync_tva.config import DemoConfig, load_config
-from sync_tva.data import MELD_LABELS, list_datasets, load_dataset, register_dataset
-from sync_tva.data.records import Utterance, check_utterance
+from sync_tva.data import MELD_LABELS, list_datasets, register_dataset
 from sync_tva.data.synthetic import cue_table, make_demo
 from sync_tva.errors import DataError, UnknownNameError
+from sync_tva.features import load_dataset
+from sync_tva.records import Utterance, check_utterance
 
 SMALL = DemoConfig(n_dialogues=20, min_turns=3, max_turns=5)
 

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from media import FAST, built_once, make_iemocap_tree, make_meld_tree, make_text_model
 
 from sync_tva import extract, run
 from sync_tva.config import load_config
-from sync_tva.data import load_dataset
 from sync_tva.errors import ConfigError
+from sync_tva.features import load_dataset
+from sync_tva.testing import FAST, built_once, make_iemocap_tree, make_meld_tree, make_text_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MELD_YAML = ROOT / "configs" / "meld.yaml"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from media import write_clip, write_wav
 
 from sync_tva.config import AudioFeaturesConfig
-from sync_tva.data.media import MediaRef, RawUtterance
 from sync_tva.features.audio import AudioExtractor, pool_windows
 from sync_tva.features.base import ExtractionFailure
 from sync_tva.features.decode import decode_audio
+from sync_tva.records import MediaRef, RawUtterance
+from sync_tva.testing import write_clip, write_wav
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from media import SENTENCES, built_once, make_text_model
 
 from sync_tva.config import TextFeaturesConfig
-from sync_tva.data.media import RawUtterance
 from sync_tva.errors import ConfigError
 from sync_tva.features.text import TextExtractor, group_rows
+from sync_tva.records import RawUtterance
+from sync_tva.testing import SENTENCES, built_once, make_text_model
 
 CPU = torch.device("cpu")
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from media import write_clip
 
 from sync_tva.config import VisualFeaturesConfig
-from sync_tva.data.media import MediaRef, RawUtterance
 from sync_tva.errors import ConfigError
 from sync_tva.features.base import ExtractionFailure
 from sync_tva.features.decode import frame_times, sample_frames
 from sync_tva.features.visual import VisualExtractor
+from sync_tva.records import MediaRef, RawUtterance
+from sync_tva.testing import write_clip
 
 CPU = torch.device("cpu")
 SMALL = {"weights": None, "image_size": 32, "max_frames": 4}

@@ -7,6 +7,7 @@ from conftest import random_features
 from sync_tva.errors import UnknownNameError
 from sync_tva.graphs import (
     PLACEHOLDER_ETYPE,
+    GraphSchema,
     PooledGraphBuilder,
     UtteranceGraphBuilder,
     edge_index,
@@ -21,17 +22,27 @@ from sync_tva.graphs.schema import EdgeSpec
 DIMS = {"text": 6, "audio": 4, "visual": 5}
 
 
-def aligned_pairs_by_loops(n_src, n_dst, window, intra):
-    """Reference implementation of the aligned pattern, one pair at a time."""
+def pairs_by_loops(spec: EdgeSpec, n_src: int, n_dst: int) -> set[tuple[int, int]]:
+    """The local (src, dst) pairs of one edge type in one utterance, written from the schema's rules.
+
+    ``full``: every pair. ``aligned``: pairs whose relative positions ``(k + 0.5) / n`` differ by at most
+    the window, and, between two modalities, each destination's nearest source (the first on a tie).
+    Inside one modality a node never sends to itself.
+    """
+    intra = spec.src == spec.dst
     pairs = set()
     for j in range(n_dst):
-        pd = (j + 0.5) / n_dst
-        dists = [abs((i + 0.5) / n_src - pd) for i in range(n_src)]
-        for i, d in enumerate(dists):
-            if d <= window + 1e-9 and not (intra and i == j):
+        nearest, nearest_dist = None, None
+        for i in range(n_src):
+            dist = abs((i + 0.5) / n_src - (j + 0.5) / n_dst)
+            if spec.pattern == "full" or dist <= spec.window + 1e-9:
                 pairs.add((i, j))
-        if not intra:
-            pairs.add((int(np.argmin(dists)), j))
+            if nearest_dist is None or dist < nearest_dist:
+                nearest, nearest_dist = i, dist
+        if spec.pattern == "aligned" and not intra and nearest is not None:
+            pairs.add((nearest, j))
+    if intra:
+        pairs -= {(i, i) for i in range(n_src)}
     return pairs
 
 
@@ -49,7 +60,7 @@ def test_aligned_pattern_matches_reference(n_src, n_dst, window, intra):
         n_dst = n_src
     spec = EdgeSpec("r", "text", "text" if intra else "audio", pattern="aligned", window=window)
     src, dst = edge_index(spec, n_src, n_dst)
-    assert set(zip(src.tolist(), dst.tolist())) == aligned_pairs_by_loops(n_src, n_dst, window, intra)
+    assert set(zip(src.tolist(), dst.tolist())) == pairs_by_loops(spec, n_src, n_dst)
 
 
 def test_aligned_cross_modal_reaches_every_destination():
@@ -94,24 +105,96 @@ def test_wrong_width_is_named(rng):
         builder.build(feats)
 
 
-@pytest.mark.parametrize("schema_name", ["utterance", "aligned"])
-def test_batch_equals_dgl_batch_of_singles(rng, schema_name):
-    builder = UtteranceGraphBuilder(load_schema(schema_name), dims=DIMS)
-    batch = [
-        random_features(rng, {"text": int(rng.integers(0, 12)), "audio": int(rng.integers(0, 6)), "visual": int(rng.integers(0, 6))}, DIMS)
-        for _ in range(9)
+def graph_by_loops(schema: GraphSchema, feats: dict[str, np.ndarray], dims: dict[str, int], pooled: bool) -> dgl.DGLHeteroGraph:
+    """One utterance's heterograph made with ``dgl.heterograph`` from explicit pairs, without the builder."""
+    nodes = {}
+    for t in schema.node_types:
+        x = feats.get(t, np.zeros((0, dims[t]), np.float32))
+        nodes[t] = x.mean(axis=0, keepdims=True) if pooled and len(x) else x
+    data = {}
+    for spec in schema.edges:
+        pairs = sorted(pairs_by_loops(spec, len(nodes[spec.src]), len(nodes[spec.dst])))
+        data[spec.src, spec.name, spec.dst] = (
+            torch.tensor([i for i, _ in pairs], dtype=torch.int64),
+            torch.tensor([j for _, j in pairs], dtype=torch.int64),
+        )
+    if not data:  # DGL needs an edge type: the builder's empty placeholder on the first node type
+        empty = torch.zeros(0, dtype=torch.int64)
+        data[schema.node_types[0], PLACEHOLDER_ETYPE, schema.node_types[0]] = (empty, empty)
+    g = dgl.heterograph(data, num_nodes_dict={t: len(x) for t, x in nodes.items()})
+    for t, x in nodes.items():
+        g.nodes[t].data["feat"] = torch.tensor(x, dtype=torch.float32)
+    return g
+
+
+def edges_per_graph(g: dgl.DGLHeteroGraph, etype) -> list[list[tuple[int, int]]]:
+    """Sorted local (src, dst) pairs of each graph of a batch, cut by ``batch_num_edges``.
+
+    Every edge must fall inside its own graph's node range, so an edge crossing utterances fails here.
+    """
+    src_type, _, dst_type = etype
+    src, dst = g.edges(etype=etype)
+    src_nodes, dst_nodes = g.batch_num_nodes(src_type).tolist(), g.batch_num_nodes(dst_type).tolist()
+    out, start, src_offset, dst_offset = [], 0, 0, 0
+    for k, n_edges in enumerate(g.batch_num_edges(etype).tolist()):
+        s = src[start : start + n_edges].tolist()
+        d = dst[start : start + n_edges].tolist()
+        local = [(a - src_offset, b - dst_offset) for a, b in zip(s, d)]
+        assert all(0 <= a < src_nodes[k] and 0 <= b < dst_nodes[k] for a, b in local), (etype, k, local)
+        out.append(sorted(local))
+        start, src_offset, dst_offset = start + n_edges, src_offset + src_nodes[k], dst_offset + dst_nodes[k]
+    assert start == g.num_edges(etype)
+    return out
+
+
+EQUIVALENCE_SCHEMAS = {
+    "utterance": load_schema("utterance"),
+    "aligned": load_schema("aligned"),
+    "directed": schema_from_dict({  # one way only, mixed patterns, a full pattern inside a modality
+        "node_types": ["text", "audio", "visual"],
+        "directed": True,
+        "relations": {
+            "A-T": {"src": "audio", "dst": "text", "pattern": "aligned", "window": 0.1},
+            "T-V": {"src": "text", "dst": "visual", "pattern": "full"},
+        },
+        "intra": {"visual": {"pattern": "full"}, "text": {"pattern": "aligned", "window": 0.3}},
+    }),
+    "one modality": load_schema("utterance").restrict(["audio"]),  # no edge types: the placeholder
+}
+
+
+def random_utterances(rng: np.random.Generator, n: int) -> list[dict[str, np.ndarray]]:
+    """Random node counts, plus the corners: one node per modality, a zero-node and a missing modality."""
+    corners = [
+        {"text": 1, "audio": 1, "visual": 1},
+        {"text": 1, "audio": 0, "visual": 2},
+        {"text": 5, "visual": 1},  # no audio key at all
+        {"text": 0, "audio": 0, "visual": 0},
     ]
-    fast = builder.build_batch(batch)
-    reference = dgl.batch([builder.build(f) for f in batch])
-    assert fast.batch_size == reference.batch_size == 9
+    counts = corners + [{t: int(rng.integers(0, 13)) for t in DIMS} for _ in range(n)]
+    utterances = [random_features(rng, c, DIMS) for c in counts]
+    return [utterances[k] for k in rng.permutation(len(utterances))]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("builder_cls", [UtteranceGraphBuilder, PooledGraphBuilder])
+@pytest.mark.parametrize("schema_name", list(EQUIVALENCE_SCHEMAS))
+def test_batch_equals_graphs_built_by_loops(schema_name, builder_cls, seed):
+    schema = EQUIVALENCE_SCHEMAS[schema_name]
+    batch = random_utterances(np.random.default_rng(seed), 12)
+    fast = builder_cls(schema, dims=DIMS).build_batch(batch)
+    pooled = builder_cls is PooledGraphBuilder
+    reference = dgl.batch([graph_by_loops(schema, feats, DIMS, pooled) for feats in batch])
+    assert fast.batch_size == reference.batch_size == len(batch)
+    assert fast.ntypes == reference.ntypes
+    assert fast.canonical_etypes == reference.canonical_etypes
     for t in reference.ntypes:
-        assert torch.equal(fast.batch_num_nodes(t), reference.batch_num_nodes(t))
-        assert torch.equal(fast.nodes[t].data["feat"], reference.nodes[t].data["feat"])
+        assert fast.batch_num_nodes(t).tolist() == reference.batch_num_nodes(t).tolist(), t
+        assert fast.nodes[t].data["feat"].dtype == torch.float32
+        assert torch.equal(fast.nodes[t].data["feat"], reference.nodes[t].data["feat"]), t
     for etype in reference.canonical_etypes:
-        assert torch.equal(fast.batch_num_edges(etype), reference.batch_num_edges(etype))
-        fs, fd = fast.edges(etype=etype)
-        rs, rd = reference.edges(etype=etype)
-        assert set(zip(fs.tolist(), fd.tolist())) == set(zip(rs.tolist(), rd.tolist()))
+        assert fast.batch_num_edges(etype).tolist() == reference.batch_num_edges(etype).tolist(), etype
+        assert edges_per_graph(fast, etype) == edges_per_graph(reference, etype), etype
 
 
 def test_unbatch_restores_each_utterance(rng):

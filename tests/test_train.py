@@ -5,9 +5,10 @@ import torch
 from conftest import TINY
 
 from sync_tva.config import load_config
-from sync_tva.data import load_dataset
 from sync_tva.errors import CheckpointError, DataError
-from sync_tva.train import build_experiment, compute_metrics, fit, load_checkpoint, load_run
+from sync_tva.features import load_dataset
+from sync_tva.inference import load_run
+from sync_tva.train import build_experiment, compute_metrics, fit, load_checkpoint
 from sync_tva.train.logging import RunLogger
 
 
@@ -67,7 +68,7 @@ def test_resume_with_other_config_is_refused_and_keeps_the_run(tmp_path):
 
 
 def test_early_stopping_stops(tmp_path):
-    _, state = run(tmp_path, ["train.epochs=30", "train.patience=1", "train.lr=0"])
+    _, state = run(tmp_path, ["train.epochs=30", "train.patience=1", "train.lr=1e-12"])
     assert state.epoch < 30 and state.stale_epochs == 1
 
 

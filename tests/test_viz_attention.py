@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from sync_tva.train.experiment import Experiment, load_run
+from sync_tva.inference import load_run
+from sync_tva.train.experiment import Experiment
 from sync_tva.viz import (
     draw_attention,
     edge_influence,

@@ -1,22 +1,35 @@
-"""Data sources: typed records, label sets, and a registry of readers (importing registers them)."""
+"""Data sources: readers of raw media (csv, meld, iemocap), feature-ready sources (demo, pickles), label sets.
 
-from . import (  # noqa: F401  (register "csv", "iemocap", "meld")
+Importing the package registers every source; ``sync_tva.features.load_dataset`` turns any of
+them into model-ready splits.
+"""
+
+from . import (  # noqa: F401  (importing registers each source)
     csv_reader,
     iemocap,
     meld,
-    pickles,  # noqa: F401  (registers "features_pickle")
-    synthetic,  # noqa: F401  (registers "demo")
+    pickles,
+    synthetic,
 )
 from .labels import IEMOCAP_LABELS, MELD_LABELS
-from .records import DatasetSplits, Utterance
-from .registry import list_datasets, load_dataset, register_dataset
+from .registry import (
+    DataSource,
+    get_source,
+    list_datasets,
+    read_featured,
+    read_raw,
+    register_dataset,
+    register_reader,
+)
 
 __all__ = [
-    "DatasetSplits",
-    "Utterance",
     "MELD_LABELS",
     "IEMOCAP_LABELS",
+    "DataSource",
+    "get_source",
     "list_datasets",
-    "load_dataset",
+    "read_featured",
+    "read_raw",
     "register_dataset",
+    "register_reader",
 ]

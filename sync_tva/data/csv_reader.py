@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,17 +17,10 @@ import pandas as pd
 
 from ..config import ColumnsConfig
 from ..errors import DataError
-from .media import (
-    MediaRef,
-    RawSplits,
-    RawUtterance,
-    check_unique,
-    load_with_features,
-    safe_uid,
-    split_dev_by_dialogue,
-)
-from .records import DatasetSplits
-from .registry import register_dataset
+from ..records import SPLITS, MediaRef, RawSplits, RawUtterance
+from .ids import safe_uid
+from .registry import register_reader
+from .splits import split_dev_by_dialogue
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -104,7 +97,6 @@ def rows_to_records(
                 source=source,
             )
         )
-    check_unique(records, str(path))
     return records
 
 
@@ -115,29 +107,39 @@ def _resolve(path: str | None, root: str | None) -> Path | None:
     return p if p.is_absolute() or root is None else Path(root).expanduser() / p
 
 
-def read_csv_dataset(cfg: Config) -> RawSplits:
-    """``data.train``/``dev``/``test`` CSVs as raw splits; without ``data.dev`` a seeded share of train dialogues."""
+def _tables_needed(splits: Collection[str], has_dev: bool, has_labels: bool) -> set[str]:
+    """The CSVs to read for ``splits``: train also for a carved dev, and for the label set unless given."""
+    needed = set(splits)
+    if ("dev" in needed and not has_dev) or not has_labels:
+        needed.add("train")
+    if not has_dev:
+        needed.discard("dev")
+    return needed
+
+
+@register_reader("csv")
+def read_csv_dataset(cfg: Config, splits: Collection[str] = SPLITS) -> RawSplits:
+    """``data.train``/``dev``/``test`` CSVs as raw splits; without ``data.dev`` a seeded share of train dialogues.
+
+    Only the files that ``splits`` need are read (a trained run can read its test CSV after its
+    training CSV has moved away, since the checkpoint gives ``data.labels``); other splits stay empty.
+    """
     d = cfg.data
     train_path, dev_path, test_path = (_resolve(p, d.root) for p in (d.train, d.dev, d.test))
     if train_path is None or test_path is None:
         raise DataError("data.name=csv needs data.train and data.test (CSV paths); data.dev is optional")
-    tables = {"train": read_table(train_path), "test": read_table(test_path)}
-    if dev_path is not None:
-        tables["dev"] = read_table(dev_path)
-    _check_columns(tables["train"], d.columns, train_path)
-    labels = label_order([tables["train"]], d.columns.label, d.labels)
     paths = {"train": train_path, "dev": dev_path, "test": test_path}
-    splits = {}
+    tables = {s: read_table(paths[s]) for s in SPLITS if s in _tables_needed(splits, dev_path is not None, bool(d.labels))}
+    for split, table in tables.items():
+        _check_columns(table, d.columns, paths[split])
+    labels = label_order([tables["train"]], d.columns.label, d.labels) if "train" in tables else tuple(d.labels or ())
+    records = {s: [] for s in SPLITS}
     for split, table in tables.items():
         root = Path(d.root).expanduser() if d.root else paths[split].parent
-        splits[split] = rows_to_records(table, paths[split], d.columns, labels, d.media, root)
-    if dev_path is None:
-        splits["train"], splits["dev"] = split_dev_by_dialogue(splits["train"], d.dev_fraction, cfg.seed)
+        records[split] = rows_to_records(table, paths[split], d.columns, labels, d.media, root)
+    if dev_path is None and "train" in tables:
+        records["train"], records["dev"] = split_dev_by_dialogue(records["train"], d.dev_fraction, cfg.seed)
+    chosen = {s: (records[s] if s in splits else []) for s in SPLITS}
     key = hashlib.sha1(str(train_path.resolve()).encode()).hexdigest()[:8]
-    return RawSplits(name=f"csv-{safe_uid(train_path.stem)}-{key}", labels=labels, **splits)
+    return RawSplits(name=f"csv-{safe_uid(train_path.stem)}-{key}", labels=labels, **chosen)
 
-
-@register_dataset("csv")
-def load_csv(cfg: Config) -> DatasetSplits:
-    """Conversation CSVs (see module doc); features come from the store, extracted first when missing."""
-    return load_with_features(cfg, read_csv_dataset(cfg))

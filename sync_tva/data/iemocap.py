@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DataError
+from ..records import SPLITS, MediaRef, RawSplits, RawUtterance
 from .labels import IEMOCAP_LABELS
-from .media import MediaRef, RawSplits, RawUtterance, check_unique, load_with_features, split_dev_by_dialogue
-from .records import DatasetSplits
-from .registry import register_dataset
+from .registry import register_reader
+from .splits import split_dev_by_dialogue
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -90,7 +91,8 @@ def read_session(root: Path, session: int, labels: tuple[str, ...], skipped: Cou
     return records
 
 
-def read_iemocap(cfg: Config) -> RawSplits:
+@register_reader("iemocap")
+def read_iemocap(cfg: Config, splits: Collection[str] = SPLITS) -> RawSplits:
     """IEMOCAP's sessions as raw splits (test: ``data.test_sessions``; dev: carved from training dialogues)."""
     if cfg.data.root is None:
         raise DataError("data.name=iemocap needs data.root=DIR, the folder holding Session1..Session5")
@@ -110,13 +112,8 @@ def read_iemocap(cfg: Config) -> RawSplits:
     test: list[RawUtterance] = []
     for session in sessions:
         (test if session in cfg.data.test_sessions else train).extend(read_session(root, session, labels, skipped))
-    check_unique(train + test, str(root))
     train, dev = split_dev_by_dialogue(train, cfg.data.dev_fraction, cfg.seed)
     notes = [f"IEMOCAP: left out {sum(skipped.values())} utterances with emotions outside {list(labels)}: {dict(skipped)}"] if skipped else []
-    return RawSplits(name="iemocap", labels=labels, train=train, dev=dev, test=test, notes=notes)
+    chosen = {s: (part if s in splits else []) for s, part in (("train", train), ("dev", dev), ("test", test))}
+    return RawSplits(name="iemocap", labels=labels, notes=notes, **chosen)
 
-
-@register_dataset("iemocap")
-def load_iemocap(cfg: Config) -> DatasetSplits:
-    """IEMOCAP with features from the store (text, sentence wavs, dialogue videos), extracted first when missing."""
-    return load_with_features(cfg, read_iemocap(cfg))

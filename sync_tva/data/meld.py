@@ -7,15 +7,15 @@ optionally, ``train_splits/``, ``dev_splits_complete/``, ``output_repeated_split
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DataError
+from ..records import SPLITS, RawSplits
 from .csv_reader import read_table, rows_to_records
 from .labels import MELD_LABELS
-from .media import RawSplits, load_with_features
-from .records import DatasetSplits
-from .registry import register_dataset
+from .registry import register_reader
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -30,8 +30,9 @@ MELD_FILES: dict[str, tuple[str, str]] = {
 }
 
 
-def read_meld(cfg: Config) -> RawSplits:
-    """MELD's three splits as raw records; clips are attached when any clip folder exists."""
+@register_reader("meld")
+def read_meld(cfg: Config, splits: Collection[str] = SPLITS) -> RawSplits:
+    """MELD's splits as raw records (those not in ``splits`` stay empty); clips are attached when any clip folder exists."""
     if cfg.data.root is None:
         raise DataError("data.name=meld needs data.root=DIR, the folder holding train_sent_emo.csv and the clip folders")
     root = Path(cfg.data.root).expanduser()
@@ -40,22 +41,19 @@ def read_meld(cfg: Config) -> RawSplits:
     labels = tuple(cfg.data.labels) if cfg.data.labels else MELD_LABELS
     with_clips = any((root / folder).is_dir() for _, folder in MELD_FILES.values())
     notes = []
-    splits = {}
+    records: dict[str, list] = {s: [] for s in SPLITS}
     for split, (csv_name, folder) in MELD_FILES.items():
+        if split not in splits:
+            continue
         if with_clips and not (root / folder).is_dir():
             notes.append(f"MELD clip folder {root / folder} is missing: every {split} clip will be listed as a failure")
         template = f"{folder}/dia{{{_first(cfg.data.columns.dialogue)}}}_utt{{{_first(cfg.data.columns.utterance)}}}.mp4"
         table = read_table(root / csv_name)
-        splits[split] = rows_to_records(table, root / csv_name, cfg.data.columns, labels, template if with_clips else None, root)
-    return RawSplits(name="meld", labels=labels, notes=notes, **splits)
+        records[split] = rows_to_records(table, root / csv_name, cfg.data.columns, labels, template if with_clips else None, root)
+    return RawSplits(name="meld", labels=labels, notes=notes, **records)
 
 
 def _first(columns: str | list[str]) -> str:
     """MELD clips are named by one dialogue and one utterance column."""
     return columns if isinstance(columns, str) else columns[0]
 
-
-@register_dataset("meld")
-def load_meld(cfg: Config) -> DatasetSplits:
-    """MELD with features from the store (text, and audio/visual from the clips), extracted first when missing."""
-    return load_with_features(cfg, read_meld(cfg))

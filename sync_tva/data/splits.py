@@ -13,8 +13,9 @@ from typing import TypeVar
 import numpy as np
 
 from ..errors import ConfigError
+from ..records import RawUtterance
 
-__all__ = ["carve_dev"]
+__all__ = ["carve_dev", "split_dev_by_dialogue"]
 
 Id = TypeVar("Id", bound=Hashable)
 
@@ -40,3 +41,11 @@ def carve_dev(dialogues: Iterable[Id], fraction: float, seed: int) -> tuple[list
     train = [d for i, d in enumerate(ids) if i not in dev_index]
     dev = [d for i, d in enumerate(ids) if i in dev_index]
     return train, dev
+
+
+def split_dev_by_dialogue(
+    train: list[RawUtterance], fraction: float, seed: int
+) -> tuple[list[RawUtterance], list[RawUtterance]]:
+    """Hold out a seeded ``fraction`` of the training dialogues as dev (see :func:`carve_dev`); returns ``(train, dev)``."""
+    held = set(carve_dev([u.dialogue for u in train], fraction, seed)[1])
+    return [u for u in train if u.dialogue not in held], [u for u in train if u.dialogue in held]

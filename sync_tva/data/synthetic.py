@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import Config, DemoConfig
+from ..records import DatasetSplits, Utterance
 from .labels import MELD_LABELS
-from .records import DatasetSplits, Utterance
 from .registry import register_dataset
 
 __all__ = ["make_demo", "DEMO_CLASS_PRIOR", "cue_table"]

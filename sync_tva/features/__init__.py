@@ -1,7 +1,7 @@
 """Raw media to node features: text (transformers), visual (ResNet-50), audio (openSMILE), a resumable store."""
 
 from .base import ExtractionFailure, Extractor, NodeFeatures
-from .pipeline import ExtractionReport, build_extractors, extract, materialize
+from .pipeline import ExtractionReport, build_extractors, extract, load_dataset, materialize
 from .store import FeatureStore, merge_stores
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "NodeFeatures",
     "build_extractors",
     "extract",
+    "load_dataset",
     "materialize",
     "merge_stores",
 ]

@@ -13,8 +13,8 @@ import numpy as np
 import opensmile
 
 from ..config import AudioFeaturesConfig
-from ..data.media import RawUtterance
 from ..errors import ConfigError
+from ..records import RawUtterance
 from .base import ExtractionFailure, Extractor, NodeFeatures
 from .decode import decode_audio
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.media import RawUtterance
+from ..records import RawUtterance
 
 __all__ = ["ExtractionFailure", "Extractor", "NodeFeatures", "weights_digest"]
 

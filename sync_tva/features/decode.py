@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import av
 import numpy as np
 
-from ..data.media import MediaRef
+from ..records import MediaRef
 from .base import ExtractionFailure
 
 __all__ = ["decode_audio", "frame_times", "sample_frames"]

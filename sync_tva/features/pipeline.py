@@ -1,32 +1,33 @@
 """From a raw data set to cached node features: build the extractors, fill the store, read it back.
 
-:func:`extract` is what ``python -m sync_tva.extract`` runs; :func:`materialize` is what the
-csv, meld and iemocap data sets run before training, so ``python -m sync_tva.run`` on raw data
-extracts whatever is missing (same store, same fingerprints) and then trains.
+:func:`extract` is what ``python -m sync_tva.extract`` runs; :func:`load_dataset` is the one
+place where a reader meets extraction: for a raw source (csv, meld, iemocap) it runs
+:func:`materialize`, so ``python -m sync_tva.run`` on raw data extracts whatever is missing
+(same store, same fingerprints) and then trains; a featured source (demo, pickles) is read as is.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from tqdm import tqdm
 
 from ..config import Config
-from ..data.media import RawSplits, RawUtterance
-from ..data.records import DatasetSplits, Utterance, check_utterance
+from ..data.registry import get_source, read_featured, read_raw
 from ..device import resolve_device
 from ..errors import ConfigError
+from ..records import SPLITS, DatasetSplits, RawSplits, RawUtterance, Utterance, check_utterance
 from .audio import AudioExtractor
 from .base import ExtractionFailure, Extractor
 from .store import FAILURES, FeatureStore
 from .text import TextExtractor
 from .visual import VisualExtractor
 
-__all__ = ["ExtractionReport", "build_extractors", "extract", "in_shard", "materialize", "parse_shard"]
+__all__ = ["ExtractionReport", "build_extractors", "extract", "in_shard", "load_dataset", "materialize", "parse_shard"]
 
 
 @dataclass
@@ -170,7 +171,7 @@ def materialize(cfg: Config, raw: RawSplits) -> DatasetSplits:
         )
     extractors = build_extractors(cfg, wanted)
     store = FeatureStore(cfg.features.store)
-    report = extract(raw, extractors, store, chunk=cfg.features.text.batch_size, progress=cfg.features.progress)
+    report = extract(raw, extractors, store, chunk=cfg.features.chunk, progress=cfg.features.progress)
     if report.failed:
         print(
             f"warning: {report.failed} utterances of {raw.name} could not be extracted for some modality; "
@@ -179,3 +180,14 @@ def materialize(cfg: Config, raw: RawSplits) -> DatasetSplits:
         )
     splits = {s: [_read_back(raw, s, u, extractors, store) for u in utts] for s, utts in raw.splits().items()}
     return DatasetSplits(name=raw.name, labels=raw.labels, **splits)
+
+
+def load_dataset(cfg: Config, splits: Collection[str] = SPLITS) -> DatasetSplits:
+    """The model-ready splits of ``data.name``: raw sources go through the feature store first.
+
+    A raw source reads and extracts only ``splits`` (the others come back empty); a featured
+    source is read whole.
+    """
+    if get_source(cfg.data.name).kind == "raw":
+        return materialize(cfg, read_raw(cfg, splits))
+    return read_featured(cfg)

@@ -18,8 +18,8 @@ from huggingface_hub import constants as hf_constants
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..config import TextFeaturesConfig
-from ..data.media import RawUtterance
 from ..errors import ConfigError
+from ..records import RawUtterance
 from .base import ExtractionFailure, Extractor, NodeFeatures, weights_digest
 
 __all__ = ["TextExtractor", "load_text_encoder"]

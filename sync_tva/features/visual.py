@@ -16,8 +16,8 @@ from torch.hub import get_dir
 from torchvision.models import ResNet50_Weights, resnet50
 
 from ..config import VisualFeaturesConfig
-from ..data.media import RawUtterance
 from ..errors import ConfigError
+from ..records import RawUtterance
 from .base import ExtractionFailure, Extractor, NodeFeatures, weights_digest
 from .decode import sample_frames
 

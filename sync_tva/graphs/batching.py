@@ -8,7 +8,7 @@ from typing import Iterator, Sequence
 import torch
 from dgl import DGLHeteroGraph
 
-from ..data.records import Utterance
+from ..records import Utterance
 from .builder import UtteranceGraphBuilder
 
 __all__ = ["Batch", "iterate_batches"]

@@ -18,7 +18,7 @@ relative positions in the utterance, ``(i + 0.5) / n``, differ by at most ``wind
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,6 +80,16 @@ class GraphSchema:
     def in_edges(self, ntype: str) -> list[EdgeSpec]:
         """Edge types whose destination is ``ntype``."""
         return [e for e in self.edges if e.dst == ntype]
+
+    def to_state(self) -> dict[str, Any]:
+        """The expanded schema as plain data (stored in checkpoints, so a run never needs its YAML again)."""
+        return {"name": self.name, "node_types": list(self.node_types), "edges": [asdict(e) for e in self.edges], "source": self.source}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "GraphSchema":
+        """Inverse of :meth:`to_state`."""
+        edges = tuple(EdgeSpec(**e) for e in state["edges"])
+        return cls(name=state["name"], node_types=tuple(state["node_types"]), edges=edges, source=state["source"])
 
     def __repr__(self) -> str:
         rels = ", ".join(f"{e.src}-[{e.name}:{e.pattern}]->{e.dst}" for e in self.edges)

@@ -20,7 +20,7 @@ __all__ = ["CAF", "CAFAttention"]
 
 @dataclass
 class CAFAttention:
-    """What CAF attended to in its last call.
+    """What one CAF call attended to (detached).
 
     ``cross[m]``: [B, heads, L] weights of modality ``m``'s query over the key slots, laid out as
     the other modalities' padded nodes one after another (``key_layout[m]`` gives each block's
@@ -42,19 +42,22 @@ class CAF(nn.Module):
         f = \sum_m \mathrm{softmax}_m(w^\top z_m)\, z_m
 
     Shapes: ``summaries[m]`` [B, hidden]; ``nodes[m]`` [N_m, hidden]; ``counts[m]`` [B];
-    output [B, hidden].
+    output [B, hidden], and with ``return_attention`` a :class:`CAFAttention` (else None).
     """
 
     def __init__(self, modalities: list[str], hidden: int, *, num_heads: int = 4, dropout: float = 0.1):
         super().__init__()
         self.modalities = list(modalities)
+        # With one modality there is nothing to attend to and nothing to weigh: no attention, no gate
+        # (they would be parameters that never receive a gradient).
+        multi = len(self.modalities) > 1
         self.attn = nn.ModuleDict(
-            {m: nn.MultiheadAttention(hidden, num_heads, dropout=dropout, batch_first=True) for m in self.modalities}
+            {m: nn.MultiheadAttention(hidden, num_heads, dropout=dropout, batch_first=True) for m in self.modalities} if multi else {}
         )
         self.norm = nn.ModuleDict({m: nn.LayerNorm(hidden) for m in self.modalities})
-        self.gate = nn.Linear(hidden, 1)
+        # No bias: softmax over modalities ignores a shared shift, so a bias would never learn.
+        self.gate = nn.Linear(hidden, 1, bias=False) if multi else None
         self.dropout = nn.Dropout(dropout)
-        self.last: CAFAttention | None = None
 
     def _attend(self, m: str, summaries, nodes, counts, keep: bool) -> tuple[torch.Tensor, torch.Tensor | None, list]:
         """Modality ``m``'s summary attending to the other modalities' nodes: [B, hidden]."""
@@ -90,22 +93,24 @@ class CAF(nn.Module):
         nodes: dict[str, torch.Tensor],
         counts: dict[str, torch.Tensor],
         *,
-        keep_attention: bool = False,
-    ) -> torch.Tensor:
+        return_attention: bool = False,
+    ) -> tuple[torch.Tensor, CAFAttention | None]:
         fused_parts, cross, layouts = [], {}, {}
         for m in self.modalities:
-            attended, weights, layout = self._attend(m, summaries, nodes, counts, keep_attention)
+            attended, weights, layout = self._attend(m, summaries, nodes, counts, return_attention)
             fused_parts.append(self.norm[m](summaries[m] + self.dropout(attended)))
             if weights is not None:
                 cross[m], layouts[m] = weights, layout
         z = torch.stack(fused_parts, dim=1)  # [B, M, hidden]
         present = torch.stack([counts[m] > 0 for m in self.modalities], dim=1)  # [B, M]
-        logits = self.gate(z).squeeze(-1).masked_fill(~present, float("-inf"))
-        # An utterance with no node at all would give an all -inf row; it gets zero weights.
-        gates = torch.nan_to_num(torch.softmax(logits, dim=1), nan=0.0)
-        if keep_attention:
-            self.last = CAFAttention(self.modalities, cross, layouts, gates.detach())
-        return (gates.unsqueeze(-1) * z).sum(dim=1)  # [B, hidden]
+        if self.gate is None:
+            gates = present.to(z.dtype)  # one modality: weight 1 where it is present
+        else:
+            logits = self.gate(z).squeeze(-1).masked_fill(~present, float("-inf"))
+            # An utterance with no node at all would give an all -inf row; it gets zero weights.
+            gates = torch.nan_to_num(torch.softmax(logits, dim=1), nan=0.0)
+        fused = (gates.unsqueeze(-1) * z).sum(dim=1)  # [B, hidden]
+        return fused, (CAFAttention(self.modalities, cross, layouts, gates.detach()) if return_attention else None)
 
     def extra_repr(self) -> str:
         return f"modalities={self.modalities}"

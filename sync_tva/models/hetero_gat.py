@@ -1,36 +1,34 @@
 """Heterogeneous graph attention over the cross-modal relations (Sync-TVA, Sec. 3.3).
 
-Each layer is a ``dgl.nn.HeteroGraphConv`` holding one ``GATConv`` per canonical edge type;
-the per-relation messages into a node type are summed, heads are concatenated, then a
-residual connection, dropout and LayerNorm follow.
+Each layer holds one ``dgl.nn.GATConv`` per canonical edge type of the schema; the
+per-relation messages into a node type are summed, heads are concatenated, then a residual
+connection, dropout and LayerNorm follow.
 
-Why a ``GATConv`` subclass: DGL 2.1's ``HeteroGraphConv`` cannot aggregate the
-``(output, attention)`` pairs that ``get_attention=True`` returns, so each relation's module
-keeps its last attention itself and returns only the output.
+Why not ``dgl.nn.HeteroGraphConv``: in DGL 2.1 it cannot aggregate the ``(output, attention)``
+pairs that ``get_attention=True`` returns, so the attention could only be kept as module
+state. The loop below is the same computation (relations in the graph's order, summed), and
+it returns each relation's attention as a value.
 """
 
 from __future__ import annotations
 
 import torch
 from dgl import DGLHeteroGraph
-from dgl.nn import GATConv, HeteroGraphConv
+from dgl.nn import GATConv
 from torch import nn
 from torch.nn import functional as F
 
 from ..graphs.schema import GraphSchema
 
-__all__ = ["AttentiveGATConv", "HeteroGATLayer", "HeteroGAT"]
+__all__ = ["HeteroGATLayer", "HeteroGAT", "GATAttention", "CanonicalEType"]
 
 CanonicalEType = tuple[str, str, str]
+GATAttention = dict[CanonicalEType, torch.Tensor]  # per canonical edge type: [E, heads, 1]
 
 
-class AttentiveGATConv(GATConv):
-    """``GATConv`` that stores the attention of its last call in ``last_attention`` [E, heads, 1]."""
-
-    def forward(self, graph, feat, edge_weight=None, get_attention=False):  # noqa: D102 (same as GATConv)
-        out, attention = super().forward(graph, feat, edge_weight=edge_weight, get_attention=True)
-        self.last_attention = attention
-        return (out, attention) if get_attention else out
+def _module_key(etype: CanonicalEType) -> str:
+    """A ``ModuleDict`` key for a canonical edge type (keys may not contain dots)."""
+    return "|".join(etype)
 
 
 class HeteroGATLayer(nn.Module):
@@ -40,49 +38,68 @@ class HeteroGATLayer(nn.Module):
         h'_v = \mathrm{LN}\Big(h_v + \mathrm{Drop}\big(\mathrm{ELU}(\Vert_k \textstyle\sum_{r \in R(v)}
         \sum_{u \in N_r(v)} \alpha^{k}_{uv,r} W^{k}_r h_u)\big)\Big)
 
-    Node types that receive no relation are carried through unchanged (``HeteroGraphConv``
-    would drop them from its output).
+    Node types that receive no relation are carried through unchanged.
 
-    Shapes: ``h[t]`` [N_t, hidden] for each node type -> same shapes.
+    Shapes: ``h[t]`` [N_t, hidden] for each node type -> same shapes; with
+    ``return_attention`` also ``{etype: [E, heads, 1]}`` (sums to 1 over each destination's
+    incoming edges of that relation, per head).
     """
 
     def __init__(self, schema: GraphSchema, hidden: int, *, num_heads: int = 4, dropout: float = 0.1, attn_dropout: float = 0.0):
         super().__init__()
         if hidden % num_heads:
             raise ValueError(f"hidden={hidden} must be divisible by num_heads={num_heads}")
-        self.etypes: list[CanonicalEType] = schema.canonical_etypes
-        self.conv = HeteroGraphConv(
+        self.etypes: list[CanonicalEType] = list(schema.canonical_etypes)
+        self.convs = nn.ModuleDict(
             {
-                etype: AttentiveGATConv(
+                _module_key(etype): GATConv(
                     hidden, hidden // num_heads, num_heads, feat_drop=dropout, attn_drop=attn_dropout, allow_zero_in_degree=True
                 )
                 for etype in self.etypes
-            },
-            aggregate="sum",
+            }
         )
         self.norms = nn.ModuleDict({t: nn.LayerNorm(hidden) for t in schema.node_types})
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, g: DGLHeteroGraph, h: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        messages = self.conv(g, h)  # {dst type: [N_t, heads, hidden/heads]}
-        out = {}
+    def conv(self, etype: CanonicalEType) -> GATConv:
+        """The ``GATConv`` of one canonical edge type."""
+        return self.convs[_module_key(etype)]
+
+    def forward(
+        self, g: DGLHeteroGraph, h: dict[str, torch.Tensor], *, return_attention: bool = False
+    ) -> tuple[dict[str, torch.Tensor], GATAttention | None]:
+        messages: dict[str, list[torch.Tensor]] = {}
+        attention: GATAttention = {}
+        own = set(self.etypes)
+        for etype in g.canonical_etypes:  # the graph's order, as HeteroGraphConv sums them
+            if etype not in own:
+                continue  # e.g. the builder's placeholder relation of an edgeless schema
+            src, _, dst = etype
+            out, alpha = self.conv(etype)(g[etype], (h[src], h[dst]), get_attention=True)
+            messages.setdefault(dst, []).append(out)  # [N_dst, heads, hidden/heads]
+            if return_attention:
+                attention[etype] = alpha.detach()
+        result = {}
         for ntype, x in h.items():
             if ntype in messages:
-                update = F.elu(messages[ntype].flatten(1))  # [N_t, hidden]: heads concatenated
-                out[ntype] = self.norms[ntype](x + self.dropout(update))
+                update = F.elu(torch.stack(messages[ntype]).sum(0).flatten(1))  # [N_t, hidden]: heads concatenated
+                result[ntype] = self.norms[ntype](x + self.dropout(update))
             else:
-                out[ntype] = x
-        return out
+                result[ntype] = x
+        return result, (attention if return_attention else None)
 
-    def attention(self) -> dict[CanonicalEType, torch.Tensor]:
-        """Attention of the last forward pass per canonical edge type, each [E, heads, 1]."""
-        return {etype: self.conv.mod_dict[etype].last_attention for etype in self.etypes}
+    def reset_parameters(self) -> None:
+        for conv in self.convs.values():
+            conv.reset_parameters()
+        for norm in self.norms.values():
+            norm.reset_parameters()
 
 
 class HeteroGAT(nn.Module):
     """A stack of :class:`HeteroGATLayer`; ``num_layers=0`` is the identity.
 
-    Shapes: ``h[t]`` [N_t, hidden] -> same shapes.
+    Shapes: ``h[t]`` [N_t, hidden] -> same shapes; with ``return_attention`` also one
+    ``{etype: [E, heads, 1]}`` per layer.
     """
 
     def __init__(self, schema: GraphSchema, hidden: int, num_layers: int, *, num_heads: int = 4, dropout: float = 0.1, attn_dropout: float = 0.0):
@@ -93,11 +110,12 @@ class HeteroGAT(nn.Module):
             HeteroGATLayer(schema, hidden, num_heads=num_heads, dropout=dropout, attn_dropout=attn_dropout) for _ in range(n)
         )
 
-    def forward(self, g: DGLHeteroGraph, h: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(
+        self, g: DGLHeteroGraph, h: dict[str, torch.Tensor], *, return_attention: bool = False
+    ) -> tuple[dict[str, torch.Tensor], list[GATAttention]]:
+        per_layer: list[GATAttention] = []
         for layer in self.layers:
-            h = layer(g, h)
-        return h
-
-    def attention(self) -> list[dict[CanonicalEType, torch.Tensor]]:
-        """Per layer, the attention per canonical edge type of the last forward pass."""
-        return [layer.attention() for layer in self.layers]
+            h, attention = layer(g, h, return_attention=return_attention)
+            if attention is not None:
+                per_layer.append(attention)
+        return h, per_layer

@@ -8,12 +8,26 @@ LayerNorm.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from .segments import pad_segments, segment_ids, segment_mean
 
-__all__ = ["MSDE", "Projection"]
+__all__ = ["MSDE", "MSDEAttention", "Projection"]
+
+
+@dataclass
+class MSDEAttention:
+    """What one MSDE call attended to (detached).
+
+    ``attention``: [B', heads, L, L] self-attention over the B' utterances that have nodes of
+    this modality (None when none has); ``gate``: [N, hidden] the dynamic gate of every node.
+    """
+
+    attention: torch.Tensor | None
+    gate: torch.Tensor
 
 
 class MSDE(nn.Module):
@@ -25,12 +39,13 @@ class MSDE(nn.Module):
 
     Shapes:
         x: [N, in_dim] nodes of all utterances of the batch, utterance after utterance;
-        counts: [B] nodes per utterance (zeros allowed); output: [N, hidden].
+        counts: [B] nodes per utterance (zeros allowed); output: [N, hidden], and with
+        ``return_attention`` an :class:`MSDEAttention` (else None).
 
     Example::
 
         msde = MSDE(768, 64, num_heads=4)
-        out = msde(torch.randn(10, 768), torch.tensor([6, 0, 4]))   # [10, 64]
+        out, _ = msde(torch.randn(10, 768), torch.tensor([6, 0, 4]))   # [10, 64]
     """
 
     def __init__(self, in_dim: int, hidden: int, *, num_heads: int = 4, dropout: float = 0.1):
@@ -41,8 +56,6 @@ class MSDE(nn.Module):
         self.attn = nn.MultiheadAttention(hidden, num_heads, dropout=dropout, batch_first=True)
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(hidden)
-        self.last_gate: torch.Tensor | None = None
-        self.last_attention: torch.Tensor | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -54,14 +67,16 @@ class MSDE(nn.Module):
         self.attn._reset_parameters()
         self.norm.reset_parameters()
 
-    def forward(self, x: torch.Tensor, counts: torch.Tensor, *, keep_attention: bool = False) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, counts: torch.Tensor, *, return_attention: bool = False
+    ) -> tuple[torch.Tensor, MSDEAttention | None]:
         h = self.proj(x)  # [N, hidden]
         context = segment_mean(h, counts)[segment_ids(counts)]  # [N, hidden]: the utterance's modality context
         gate = torch.sigmoid(self.gate(torch.cat([h, context], dim=-1)))
         h = h * gate
         present = counts > 0
         out = h
-        self.last_attention = None  # stays None when no utterance of the batch has this modality
+        weights = None  # stays None when no utterance of the batch has this modality
         if x.shape[0] > 0:
             # Only utterances with nodes enter attention: a fully masked row would give NaN.
             padded = pad_segments(h, counts[present])  # values [B', L, hidden]
@@ -70,13 +85,14 @@ class MSDE(nn.Module):
                 padded.values,
                 padded.values,
                 key_padding_mask=~padded.mask,
-                need_weights=keep_attention,
+                need_weights=return_attention,
                 average_attn_weights=False,
             )
             out = h + self.dropout(padded.unpad(attended))
-            self.last_attention = weights.detach() if keep_attention else None  # [B', heads, L, L]
-        self.last_gate = gate.detach() if keep_attention else None
-        return self.norm(out)
+        if not return_attention:
+            return self.norm(out), None
+        attention = weights.detach() if weights is not None else None  # [B', heads, L, L]
+        return self.norm(out), MSDEAttention(attention=attention, gate=gate.detach())
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, hidden={self.hidden}, num_heads={self.num_heads}"
@@ -85,12 +101,12 @@ class MSDE(nn.Module):
 class Projection(nn.Module):
     """MSDE switched off: a linear projection to the model width, same call signature.
 
-    Shapes: x [N, in_dim] -> [N, hidden]; ``counts`` is accepted and ignored.
+    Shapes: x [N, in_dim] -> ([N, hidden], None); ``counts`` is accepted and ignored.
     """
 
     def __init__(self, in_dim: int, hidden: int):
         super().__init__()
         self.proj = nn.Linear(in_dim, hidden)
 
-    def forward(self, x: torch.Tensor, counts: torch.Tensor, *, keep_attention: bool = False) -> torch.Tensor:
-        return self.proj(x)
+    def forward(self, x: torch.Tensor, counts: torch.Tensor, *, return_attention: bool = False) -> tuple[torch.Tensor, None]:
+        return self.proj(x), None

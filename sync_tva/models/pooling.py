@@ -17,19 +17,18 @@ class AttentionPooling(nn.Module):
 
     An utterance with no node of this type gets a zero summary (the fusion masks it out).
 
-    Shapes: ``h`` [N_t, hidden] -> [B, hidden]; ``last_weights`` [N_t, 1].
+    Shapes: ``h`` [N_t, hidden] -> ([B, hidden], readout weights [N_t, 1]); the weights sum to
+    1 over each utterance's nodes.
     """
 
     def __init__(self, hidden: int):
         super().__init__()
         self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
-        self.last_weights: torch.Tensor | None = None
 
-    def forward(self, g: DGLHeteroGraph, h: torch.Tensor, ntype: str) -> torch.Tensor:
+    def forward(self, g: DGLHeteroGraph, h: torch.Tensor, ntype: str) -> tuple[torch.Tensor, torch.Tensor]:
         with g.local_scope():
             g.nodes[ntype].data["h"] = h
             g.nodes[ntype].data["s"] = self.score(h)
             weights = dgl.softmax_nodes(g, "s", ntype=ntype)  # [N_t, 1], sums to 1 per utterance
             g.nodes[ntype].data["w"] = weights
-            self.last_weights = weights.detach()
-            return dgl.sum_nodes(g, "h", weight="w", ntype=ntype)  # [B, hidden]
+            return dgl.sum_nodes(g, "h", weight="w", ntype=ntype), weights  # [B, hidden], [N_t, 1]

@@ -14,6 +14,7 @@ from .caf import CAF, CAFAttention
 from .hetero_gat import HeteroGAT
 from .msde import MSDE, Projection
 from .pooling import AttentionPooling
+from .registry import register_model
 
 __all__ = ["SyncTVA", "SyncTVAOutput", "AttentionMaps"]
 
@@ -43,6 +44,7 @@ class SyncTVAOutput:
     attention: AttentionMaps | None = None
 
 
+@register_model("sync_tva")
 class SyncTVA(nn.Module):
     """The Sync-TVA model, built from the graph schema and the config (never from a sample graph).
 
@@ -79,22 +81,26 @@ class SyncTVA(nn.Module):
 
     def forward(self, g: DGLHeteroGraph, *, return_attention: bool = False) -> SyncTVAOutput:
         counts = {m: g.batch_num_nodes(m) for m in self.modalities}
-        h = {m: self.enhance[m](g.nodes[m].data["feat"], counts[m], keep_attention=return_attention) for m in self.modalities}
-        h = self.gat(g, h)
-        summaries = {m: self.pool[m](g, h[m], m) for m in self.modalities}
+        h, msde = {}, {}
+        for m in self.modalities:
+            h[m], msde[m] = self.enhance[m](g.nodes[m].data["feat"], counts[m], return_attention=return_attention)
+        h, gat = self.gat(g, h, return_attention=return_attention)
+        summaries, pooling = {}, {}
+        for m in self.modalities:
+            summaries[m], pooling[m] = self.pool[m](g, h[m], m)
+        caf = None
         if self.caf is not None:
-            fused = self.caf(summaries, h, counts, keep_attention=return_attention)
+            fused, caf = self.caf(summaries, h, counts, return_attention=return_attention)
         else:
             fused = torch.cat([summaries[m] for m in self.modalities], dim=-1)  # [B, M * hidden]
         logits = self.classifier(fused)
-        attention = self._attention_maps() if return_attention else None
-        return SyncTVAOutput(logits=logits, fused=fused, attention=attention)
-
-    def _attention_maps(self) -> AttentionMaps:
-        return AttentionMaps(
-            gat=[{k: v.detach() for k, v in layer.items()} for layer in self.gat.attention()],
-            msde={m: getattr(self.enhance[m], "last_attention", None) for m in self.modalities},
-            msde_gates={m: getattr(self.enhance[m], "last_gate", None) for m in self.modalities},
-            pooling={m: self.pool[m].last_weights for m in self.modalities},
-            caf=self.caf.last if self.caf is not None else None,
+        if not return_attention:
+            return SyncTVAOutput(logits=logits, fused=fused)
+        attention = AttentionMaps(
+            gat=gat,
+            msde={m: msde[m].attention if msde[m] is not None else None for m in self.modalities},
+            msde_gates={m: msde[m].gate if msde[m] is not None else None for m in self.modalities},
+            pooling={m: w.detach() for m, w in pooling.items()},
+            caf=caf,
         )
+        return SyncTVAOutput(logits=logits, fused=fused, attention=attention)

@@ -8,14 +8,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..config import RESULT_NEUTRAL_KEYS
 from ..errors import CheckpointError
 from ..io import load_torch, save_torch
 
 __all__ = ["TrainState", "save_checkpoint", "load_checkpoint", "restore", "CHECKPOINT_VERSION"]
 
-CHECKPOINT_VERSION = 1
-# Keys that may change between an interrupted run and its resumption.
-_RESUMABLE_KEYS = {("train", "epochs"), ("train", "resume"), ("train", "device"), ("train", "num_threads")}
+CHECKPOINT_VERSION = 2  # 2: state dict keys of the GAT layers changed; schema stored
+# Keys that may change between an interrupted run and its resumption: those that cannot change results.
+_RESUMABLE_KEYS = {tuple(key.split(".")) for key in RESULT_NEUTRAL_KEYS}
 
 
 @dataclass

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
+from torch import nn
 
-from ..config import Config, config_from_dict
-from ..data import DatasetSplits, load_dataset
+from ..config import Config
 from ..device import resolve_device
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import ConfigError, DataError
+from ..features import load_dataset
 from ..graphs import GraphSchema, get_builder, load_schema
 from ..graphs.builder import UtteranceGraphBuilder
-from ..models import SyncTVA
-from .checkpoint import load_checkpoint
+from ..models import build_model
+from ..records import DatasetSplits
 
-__all__ = ["Experiment", "build_experiment", "load_run", "seed_everything"]
+__all__ = ["Experiment", "build_experiment", "seed_everything", "checkpoint_extra"]
 
 
 @dataclass
@@ -27,8 +27,13 @@ class Experiment:
     data: DatasetSplits
     schema: GraphSchema
     builder: UtteranceGraphBuilder
-    model: SyncTVA
+    model: nn.Module
     device: torch.device
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Label names in class-index order."""
+        return tuple(self.data.labels)
 
 
 def seed_everything(seed: int) -> None:
@@ -71,21 +76,11 @@ def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experime
     schema = load_schema(cfg.graph.schema).restrict(cfg.model.modalities)
     builder = get_builder(cfg.graph.builder)(schema, dims)
     seed_everything(cfg.seed)
-    model = SyncTVA(schema, dims, len(data.labels), cfg.model)
+    model = build_model(schema, dims, len(data.labels), cfg.model)
     device = resolve_device(cfg.train.device, "train.device")
     return Experiment(cfg=cfg, data=data, schema=schema, builder=builder, model=model.to(device), device=device)
 
 
-def load_run(run_dir: str | Path, checkpoint: str = "best") -> Experiment:
-    """Rebuild a run's experiment from the config stored in ``checkpoints/<checkpoint>.pt`` and load its weights."""
-    path = Path(run_dir) / "checkpoints" / f"{checkpoint}.pt"
-    if not path.is_file():
-        raise CheckpointError(f"{run_dir}: not a finished run (no {path.relative_to(run_dir)})")
-    ckpt = load_checkpoint(path)
-    exp = build_experiment(config_from_dict(ckpt["config"], str(path)))
-    try:
-        exp.model.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit the model its config builds ({exc})") from None
-    exp.model.eval()
-    return exp
+def checkpoint_extra(exp: Experiment) -> dict:
+    """What a checkpoint needs besides weights to rebuild the model without the data: labels, widths, schema."""
+    return {"labels": list(exp.data.labels), "in_dims": dict(exp.builder.dims), "schema": exp.schema.to_state()}

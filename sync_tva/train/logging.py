@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import matplotlib
 
@@ -16,10 +16,13 @@ from tqdm.auto import tqdm  # noqa: E402
 from .metrics import Metrics  # noqa: E402
 
 if TYPE_CHECKING:
-    from ..data.records import Utterance
     from .experiment import Experiment
 
-__all__ = ["RunLogger", "plot_confusion_matrix", "plot_curves", "attention_figure"]
+__all__ = ["RunLogger", "EpochFigure", "plot_confusion_matrix", "plot_curves"]
+
+# A figure drawn from the experiment after each epoch (e.g. the attention on one dev utterance);
+# the command that trains passes it in, so train/ does not import the drawing code downstream.
+EpochFigure = Callable[["Experiment"], "plt.Figure | None"]
 
 
 def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str = "") -> plt.Figure:
@@ -58,35 +61,25 @@ def plot_curves(history: Sequence[dict]) -> plt.Figure:
 class RunLogger:
     """Writes TensorBoard events under ``OUT/tensorboard`` and prints without breaking progress bars."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, epoch_figures: dict[str, EpochFigure] | None = None):
         self.writer = SummaryWriter(log_dir=str(out / "tensorboard"))
+        self.epoch_figures = dict(epoch_figures or {})
 
     def info(self, message: str) -> None:
         tqdm.write(message)
 
     def epoch_end(self, exp: "Experiment", record: dict, dev: Metrics) -> None:
-        """Scalars, the dev confusion matrix and the attention drawing of ``dev[0]`` for one finished epoch."""
+        """Scalars, the dev confusion matrix and every ``epoch_figures`` entry for one finished epoch."""
         epoch = record["epoch"]
         self.writer.add_scalar("train/loss", record["train_loss"], epoch)
         for key in ("accuracy", "weighted_f1", "macro_f1"):
             self.writer.add_scalar(f"dev/{key}", getattr(dev, key), epoch)
         fig = plot_confusion_matrix(dev.confusion_matrix, exp.data.labels, title=f"dev, epoch {epoch}")
         self.writer.add_figure("dev/confusion_matrix", fig, epoch)  # closes the figure
-        if exp.data.dev:
-            self.writer.add_figure("dev/attention", attention_figure(exp, exp.data.dev[0]), epoch)
+        for tag, draw in self.epoch_figures.items():
+            figure = draw(exp)
+            if figure is not None:
+                self.writer.add_figure(tag, figure, epoch)
 
     def close(self) -> None:
         self.writer.close()
-
-
-def attention_figure(exp: "Experiment", utterance: "Utterance") -> plt.Figure:
-    """The last GAT layer's attention on one utterance (heads averaged, top 3 edges per node).
-
-    One fixed dev utterance per epoch shows how attention sharpens during training; the
-    extraction runs in eval mode and restores the model's mode, so training is unaffected.
-    """
-    # Imported here: viz sits downstream of train in the pipeline (its command imports train).
-    from ..viz import draw_attention, extract_attention
-
-    ua = extract_attention(exp, [utterance])[0]
-    return draw_attention(ua, top_k=3, modalities=list(exp.schema.node_types), width=7.0)

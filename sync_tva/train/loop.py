@@ -1,4 +1,4 @@
-"""The training loop as plain functions: ``train_one_epoch``, ``predict``, ``evaluate``, ``fit``.
+"""The training loop as plain functions: ``train_one_epoch``, ``collect_logits``, ``evaluate``, ``fit``.
 
 ``fit`` checkpoints after every epoch (``last.pt``) and on every improvement of the dev
 weighted F1 (``best.pt``), stops early after ``train.patience`` epochs without one, and
@@ -16,26 +16,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import config_to_dict
-from ..data.records import Utterance
-from ..graphs import iterate_batches
+from ..graphs import UtteranceGraphBuilder, iterate_batches
 from ..io import write_yaml
+from ..records import Utterance
 from .checkpoint import TrainState, load_checkpoint, restore, save_checkpoint
-from .experiment import Experiment
+from .experiment import Experiment, checkpoint_extra
 from .logging import RunLogger
 from .losses import make_loss
 from .metrics import Metrics, compute_metrics
 
-__all__ = ["train_one_epoch", "predict", "evaluate", "fit", "Predictions"]
-
-
-@dataclass
-class Predictions:
-    """Per-utterance truth, prediction and class probabilities [N, C], in input order."""
-
-    uids: list[str]
-    y_true: list[int]
-    y_pred: list[int]
-    probs: torch.Tensor
+__all__ = ["train_one_epoch", "collect_logits", "evaluate", "fit", "Logits"]
 
 
 def train_one_epoch(exp: Experiment, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> float:
@@ -58,29 +48,37 @@ def train_one_epoch(exp: Experiment, loss_fn: nn.Module, optimizer: torch.optim.
     return total / max(seen, 1)
 
 
+@dataclass
+class Logits:
+    """Per-utterance ids, true labels and logits [N, C], in input order."""
+
+    uids: list[str]
+    y_true: list[int]
+    logits: torch.Tensor
+
+
 @torch.no_grad()
-def predict(exp: Experiment, utterances: Sequence[Utterance]) -> Predictions:
-    """Class probabilities and predictions for ``utterances`` (model in eval mode)."""
-    exp.model.eval()
-    uids, y_true, probs = [], [], []
-    for batch in iterate_batches(utterances, exp.builder, exp.cfg.train.batch_size):
-        logits = exp.model(batch.to(exp.device).graph).logits
-        probs.append(torch.softmax(logits, dim=-1).cpu())
-        uids += batch.uids
-        y_true += batch.labels.tolist()
-    p = torch.cat(probs) if probs else torch.zeros(0, len(exp.data.labels))
-    return Predictions(uids=uids, y_true=y_true, y_pred=p.argmax(dim=-1).tolist(), probs=p)
+def collect_logits(model: nn.Module, builder: UtteranceGraphBuilder, utterances: Sequence[Utterance], batch_size: int, device: torch.device) -> Logits:
+    """The model's logits for ``utterances`` in eval mode (the caller's mode is restored)."""
+    was_training = model.training
+    model.eval()
+    uids, y_true, logits = [], [], []
+    try:
+        for batch in iterate_batches(utterances, builder, batch_size):
+            logits.append(model(batch.to(device).graph).logits.cpu())
+            uids += batch.uids
+            y_true += batch.labels.tolist()
+    finally:
+        model.train(was_training)
+    out = torch.cat(logits) if logits else torch.zeros(0, 0)
+    return Logits(uids=uids, y_true=y_true, logits=out)
 
 
 def evaluate(exp: Experiment, utterances: Sequence[Utterance]) -> Metrics:
     """Metrics of the current model on ``utterances``."""
-    pred = predict(exp, utterances)
-    return compute_metrics(pred.y_true, pred.y_pred, exp.data.labels)
-
-
-def _checkpoint_extra(exp: Experiment) -> dict:
-    """Label names and input widths, so a checkpoint can be read without its data set at hand."""
-    return {"labels": list(exp.data.labels), "in_dims": dict(exp.builder.dims)}
+    out = collect_logits(exp.model, exp.builder, utterances, exp.cfg.train.batch_size, exp.device)
+    y_pred = out.logits.argmax(dim=-1).tolist() if out.uids else []
+    return compute_metrics(out.y_true, y_pred, exp.data.labels)
 
 
 def fit(exp: Experiment, out: Path, logger: RunLogger) -> TrainState:
@@ -113,8 +111,8 @@ def fit(exp: Experiment, out: Path, logger: RunLogger) -> TrainState:
         record = {"epoch": epoch, "train_loss": train_loss, "dev_accuracy": dev.accuracy, "dev_weighted_f1": dev.weighted_f1, "dev_macro_f1": dev.macro_f1}
         state.history.append(record)
         if improved:
-            save_checkpoint(ckpt_dir / "best.pt", exp.model, None, state, config, _checkpoint_extra(exp))
-        save_checkpoint(ckpt_dir / "last.pt", exp.model, optimizer, state, config, _checkpoint_extra(exp))
+            save_checkpoint(ckpt_dir / "best.pt", exp.model, None, state, config, checkpoint_extra(exp))
+        save_checkpoint(ckpt_dir / "last.pt", exp.model, optimizer, state, config, checkpoint_extra(exp))
         logger.epoch_end(exp, record, dev)
         epochs.set_postfix(loss=f"{train_loss:.3f}", dev_wf1=f"{dev.weighted_f1:.3f}", best=f"{state.best_metric:.3f}")
     epochs.close()

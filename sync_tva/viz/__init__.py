@@ -2,8 +2,8 @@
 
 Typical use on a finished run::
 
-    exp = load_run("runs/demo")
-    ua = extract_attention(exp, exp.data.test[:1])[0]
+    trained = load_model("runs/demo")              # sync_tva.inference: from the checkpoint alone
+    ua = extract_attention(trained, trained.load_split("test")[:1])[0]
     ua.gat                                   # tidy table: layer, head, relation, src, dst, attention
     save_figure(draw_attention(ua, top_k=3), "out/utt")   # out/utt.png, out/utt.svg
     write_graphml(ua, "out/utt.graphml")
@@ -19,7 +19,7 @@ from .attention import (
     mean_over_heads,
     node_id,
 )
-from .draw import draw_attention, draw_comparison, save_figure, select_edges
+from .draw import attention_figure, draw_attention, draw_comparison, save_figure, select_edges
 from .graphml import read_graphml, write_graphml
 from .influence import edge_influence, relation_influence
 
@@ -32,6 +32,7 @@ __all__ = [
     "node_id",
     "select_edges",
     "draw_attention",
+    "attention_figure",
     "draw_comparison",
     "save_figure",
     "write_graphml",

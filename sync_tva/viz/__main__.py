@@ -13,10 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data.records import Utterance
 from ..errors import DataError, SyncTVAError
-from ..train.experiment import Experiment, load_run
-from ..train.loop import predict
+from ..inference import TrainedModel, load_model, predict
+from ..records import Utterance
 from .attention import UtteranceAttention, extract_attention
 from .draw import draw_attention, save_figure
 from .graphml import write_graphml
@@ -49,9 +48,9 @@ def find_utterances(pool: list[Utterance], ids: list[str], split: str) -> list[U
     return [by_id[i] for i in ids]
 
 
-def pick_utterances(exp: Experiment, pool: list[Utterance], n: int) -> list[Utterance]:
+def pick_utterances(trained: TrainedModel, pool: list[Utterance], n: int) -> list[Utterance]:
     """The ``n // 2`` most confident wrong predictions, filled up with the most confident correct ones."""
-    pred = predict(exp, pool)
+    pred = predict(trained, pool)
     confidence = pred.probs.max(dim=1).values.tolist()
     ranked = sorted(range(len(pool)), key=lambda i: -confidence[i])
     wrong = [i for i in ranked if pred.y_pred[i] != pred.y_true[i]][: n // 2]
@@ -72,17 +71,17 @@ def write_utterance(ua: UtteranceAttention, out: Path, modalities: list[str], ar
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        exp = load_run(args.run, args.checkpoint)
-        pool = exp.data.split(args.split)
+        trained = load_model(args.run, args.checkpoint)
+        pool = trained.load_split(args.split)
         if args.utterance:
             chosen = find_utterances(pool, args.utterance, args.split)
         else:
-            chosen = pick_utterances(exp, pool, args.n)
+            chosen = pick_utterances(trained, pool, args.n)
         if not chosen:
             raise DataError(f"split {args.split!r} of run {args.run} has no utterances to draw")
         out = args.out or args.run / "attention"
-        for ua in extract_attention(exp, chosen):
-            for path in write_utterance(ua, out, list(exp.schema.node_types), args):
+        for ua in extract_attention(trained, chosen):
+            for path in write_utterance(ua, out, list(trained.schema.node_types), args):
                 print(path)
     except SyncTVAError as exc:
         print(f"error: {exc}", file=sys.stderr)

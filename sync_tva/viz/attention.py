@@ -27,11 +27,12 @@ import pandas as pd
 import torch
 from dgl import DGLHeteroGraph
 
-from ..data.records import Utterance
 from ..models.segments import segment_ids, segment_starts
 from ..models.sync_tva import AttentionMaps
+from ..records import Utterance
 
 if TYPE_CHECKING:
+    from ..inference import TrainedModel
     from ..train.experiment import Experiment
 
 __all__ = [
@@ -193,7 +194,7 @@ def _caf_tables(maps: AttentionMaps, counts: dict[str, np.ndarray], n_utt: int) 
 
 
 @torch.no_grad()
-def extract_attention(exp: "Experiment", utterances: Sequence[Utterance]) -> list[UtteranceAttention]:
+def extract_attention(exp: "TrainedModel | Experiment", utterances: Sequence[Utterance]) -> list[UtteranceAttention]:
     """Run the model once over ``utterances`` and return each one's attention and prediction.
 
     The model is put in eval mode for the pass (no dropout, so the weights are the ones that
@@ -225,7 +226,7 @@ def extract_attention(exp: "Experiment", utterances: Sequence[Utterance]) -> lis
         result.append(
             UtteranceAttention(
                 uid=utt.uid,
-                labels=tuple(exp.data.labels),
+                labels=tuple(exp.labels),
                 true=int(utt.label),
                 predicted=int(probs[b].argmax()),
                 probs=probs[b],

@@ -16,7 +16,7 @@ per epoch for TensorBoard.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -26,7 +26,12 @@ from matplotlib.lines import Line2D
 
 from ..config import MODALITIES
 from ..io import save_figure as atomic_save_figure
-from .attention import UtteranceAttention, mean_over_heads
+from ..records import Utterance
+from .attention import UtteranceAttention, extract_attention, mean_over_heads
+
+if TYPE_CHECKING:
+    from ..inference import TrainedModel
+    from ..train.experiment import Experiment
 
 __all__ = ["select_edges", "node_positions", "draw_attention", "draw_comparison", "save_figure", "relation_colours"]
 
@@ -235,6 +240,16 @@ def draw_attention(
     _legend(fig, ua, colours)
     fig.tight_layout(rect=(0.03, 0.07, 1, 1))
     return fig
+
+
+def attention_figure(trained: "TrainedModel | Experiment", utterance: Utterance, *, top_k: int = 3) -> plt.Figure:
+    """The last GAT layer's attention on one utterance (heads averaged, ``top_k`` edges per node).
+
+    Training logs it for one fixed dev utterance per epoch to show attention sharpening; the
+    pass runs in eval mode and restores the model's mode, so training is unaffected.
+    """
+    ua = extract_attention(trained, [utterance])[0]
+    return draw_attention(ua, top_k=top_k, modalities=list(trained.schema.node_types), width=7.0)
 
 
 def draw_comparison(

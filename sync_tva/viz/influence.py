@@ -16,17 +16,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.records import Utterance
+from ..records import Utterance
 from .attention import UtteranceAttention
 
 if TYPE_CHECKING:
+    from ..inference import TrainedModel
     from ..train.experiment import Experiment
 
 __all__ = ["edge_influence", "relation_influence"]
 
 
 @torch.no_grad()
-def _probabilities(exp: "Experiment", graphs: list[dgl.DGLHeteroGraph]) -> np.ndarray:
+def _probabilities(exp: "TrainedModel | Experiment", graphs: list[dgl.DGLHeteroGraph]) -> np.ndarray:
     """Class probabilities [len(graphs), C] in eval mode; the model's previous mode is restored."""
     was_training = exp.model.training
     exp.model.eval()
@@ -41,7 +42,7 @@ def _canonical(g: dgl.DGLHeteroGraph, relation: str) -> tuple[str, str, str]:
     return next(c for c in g.canonical_etypes if c[1] == relation)
 
 
-def _ablate(exp: "Experiment", utt: Utterance, ua: UtteranceAttention, removals: list[dict[tuple, torch.Tensor]]) -> pd.DataFrame:
+def _ablate(exp: "TrainedModel | Experiment", utt: Utterance, ua: UtteranceAttention, removals: list[dict[tuple, torch.Tensor]]) -> pd.DataFrame:
     """Run the intact graph and one edited graph per entry of ``removals`` ({etype: edge ids})."""
     g = exp.builder.build(utt.features)
     graphs = [g]
@@ -61,7 +62,7 @@ def _ablate(exp: "Experiment", utt: Utterance, ua: UtteranceAttention, removals:
     )
 
 
-def edge_influence(exp: "Experiment", utt: Utterance, ua: UtteranceAttention, *, candidates: int = 30) -> pd.DataFrame:
+def edge_influence(exp: "TrainedModel | Experiment", utt: Utterance, ua: UtteranceAttention, *, candidates: int = 30) -> pd.DataFrame:
     """The ``candidates`` edges with the highest attention (mean over layers and heads), each
     removed on its own, sorted by how much the predicted class's probability drops.
 
@@ -81,7 +82,7 @@ def edge_influence(exp: "Experiment", utt: Utterance, ua: UtteranceAttention, *,
     return result.sort_values("delta").reset_index(drop=True)
 
 
-def relation_influence(exp: "Experiment", utt: Utterance, ua: UtteranceAttention) -> pd.DataFrame:
+def relation_influence(exp: "TrainedModel | Experiment", utt: Utterance, ua: UtteranceAttention) -> pd.DataFrame:
     """Every relation with edges in ``utt`` removed in turn (all its edges): ``relation, n_edges,
     p_predicted, delta, new_prediction``, most harmful removal first."""
     g = exp.builder.build(utt.features)

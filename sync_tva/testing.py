@@ -1,19 +1,42 @@
-"""Test media made on the fly: clips with sound and moving frames, wavs, a tiny text encoder, MELD and IEMOCAP trees.
+"""Small media files for tests, examples and benchmarks: clips with sound and moving frames, wavs,
+a tiny text encoder, and MELD and IEMOCAP trees in their released layouts.
 
-Everything is written with the same libraries the package reads with (PyAV, tokenizers,
-transformers), so the tests exercise real decoding and real ``from_pretrained`` loading.
+Everything is written with the libraries the package reads with (PyAV, tokenizers, transformers),
+so whatever consumes these files exercises real decoding and real ``from_pretrained`` loading.
+Sizes are small by default (a second of 64x48 video, a two-layer 32-wide RoBERTa) so a test
+suite can build them on the fly; pass larger sizes for benchmarks.
+
+Example::
+
+    from sync_tva.testing import make_meld_tree
+    root = make_meld_tree(tmp / "meld", per_split=4)   # three CSVs and 12 mp4 clips
+
+This module imports only the standard library, numpy and PyAV (``tokenizers`` and
+``transformers`` inside :func:`make_text_model`): it sits at the foot of the pipeline and
+depends on nothing else in ``sync_tva``.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
-__all__ = ["SENTENCES", "make_iemocap_tree", "make_meld_tree", "make_text_model", "write_clip", "write_wav"]
+__all__ = [
+    "FAST",
+    "MELD_EMOTIONS",
+    "SENTENCES",
+    "built_once",
+    "make_iemocap_tree",
+    "make_meld_tree",
+    "make_text_model",
+    "write_clip",
+    "write_wav",
+]
 
 SENTENCES = [
     "Oh my God, he is lost it.",
@@ -156,8 +179,11 @@ def make_iemocap_tree(root: Path, sessions: tuple[int, ...] = (1, 2, 5)) -> Path
     return root
 
 
-def built_once(base: Path, name: str, build) -> Path:
-    """``base/name`` built by ``build(folder)`` the first time any test asks for it in this session."""
+def built_once(base: Path, name: str, build: Callable[[Path], object]) -> Path:
+    """``base/name`` built by ``build(folder)`` the first time anyone asks for it under ``base``.
+
+    A ``.built`` marker is written after ``build`` returns, so a build interrupted half-way is redone.
+    """
     folder = base / name
     done = folder / ".built"
     if not done.exists():
@@ -166,7 +192,7 @@ def built_once(base: Path, name: str, build) -> Path:
     return folder
 
 
-# Overrides that make every extractor tiny and fast (random ResNet-50 on 32 px crops, eGeMAPS LLDs).
+# Config overrides that make every extractor tiny and fast (random ResNet-50 on 32 px crops, eGeMAPS LLDs).
 FAST = [
     "features.visual.weights=null",
     "features.visual.image_size=32",

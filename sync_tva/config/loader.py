@@ -1,0 +1,217 @@
+"""YAML files, ``base:`` inheritance and dotted overrides, converted strictly into a :class:`Config`.
+
+Conversion follows the dataclass annotations: an unknown key or a value of the wrong type is a
+:class:`ConfigError` naming the source, the dotted key and the closest valid key, so a typo
+never silently falls back to a default. Ranges are checked by the schema as the Config is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from ..errors import ConfigError
+from .schema import Config
+
+__all__ = [
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "parse_override",
+    "read_yaml",
+]
+
+
+def _type_name(tp: Any) -> str:
+    """``list[str]``, ``Optional[str]`` or ``int``, as the user would write the annotation."""
+    if typing.get_origin(tp) is None:
+        return getattr(tp, "__name__", str(tp))
+    return str(tp).replace("typing.", "")
+
+
+def _convert_union(value: Any, tp: Any, key: str) -> Any:
+    """The first option of Union ``tp`` that accepts ``value``; otherwise every option's reason."""
+    reasons = []
+    for option in typing.get_args(tp):
+        if option is type(None):
+            if value is None:
+                return None
+            continue
+        try:
+            return _convert(value, option, key)
+        except ConfigError as exc:
+            reasons.append(f"as {_type_name(option)}: {exc}")
+    raise ConfigError(f"{key} = {value!r} does not match {_type_name(tp)} ({'; '.join(reasons)})")
+
+
+def _convert_literal(value: Any, tp: Any, key: str) -> Any:
+    """``value`` itself when it is one of the Literal's choices; otherwise suggest the closest."""
+    choices = typing.get_args(tp)
+    if value not in choices:
+        hint = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ConfigError(f"{key} = {value!r} is not one of {list(choices)}{extra}")
+    return value
+
+
+def _convert_scalar(value: Any, tp: Any, key: str) -> Any:
+    """Check a scalar, widening where YAML's reading differs from the intent (``1`` for a float)."""
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+        except ValueError:
+            pass
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # e.g. a column named 0 or a path given as a number
+    if tp in (int, float, str, bool) and type(value) is not tp:
+        raise ConfigError(f"{key} must be {tp.__name__}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against annotation ``tp`` and convert it (mappings become dataclasses)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return _build(tp, value, key)
+    if origin in (Union, types.UnionType):
+        return _convert_union(value, tp, key)
+    if origin is Literal:
+        return _convert_literal(value, tp, key)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return [_convert(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    return _convert_scalar(value, tp, key)
+
+
+def _build(cls: type, raw: dict, prefix: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``raw``, rejecting unknown keys with a suggestion."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for name, value in raw.items():
+        dotted = f"{prefix}.{name}" if prefix else str(name)
+        if name not in names:
+            valid = [f"{prefix}.{n}" if prefix else n for n in names]
+            hint = difflib.get_close_matches(dotted, valid, n=1, cutoff=0.5)
+            extra = f"; did you mean {hint[0]!r}?" if hint else f"; valid keys: {', '.join(valid)}"
+            raise ConfigError(f"unknown key {dotted!r}{extra}")
+        kwargs[name] = _convert(value, hints[name], dotted)
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: dict, source: str) -> Config:
+    """A Config from plain data (a file, overrides, the copy in a checkpoint); errors name ``source``."""
+    try:
+        return _build(Config, raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """The config as plain YAML-ready data; ``config_from_dict`` turns it back into an equal Config."""
+    return dataclasses.asdict(cfg)
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    """Set ``tree[a][b][c] = value`` for ``a.b.c``, creating sections on the way."""
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _is_braced_text(value: Any, raw: str) -> bool:
+    """YAML reads ``{Clip}`` as the mapping ``{Clip: None}``; with no ``:`` typed, the text was meant."""
+    if not isinstance(value, dict) or not value or ":" in raw:
+        return False
+    return all(v is None for v in value.values())
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``a.b=value``; the value is read as YAML so ``[text,audio]``, ``3`` and ``null`` work."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value, e.g. train.epochs=3")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        return key, raw  # not YAML: keep the literal string
+    return key, raw if _is_braced_text(value, raw) else value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Merge dotted overrides into a raw config dict (in place) and return it."""
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_dotted(raw, key, value)
+    return raw
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    """``base`` updated in place by ``extra``, section by section rather than replacing sections."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def read_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A config may name ``base: other.yaml`` (relative to itself) to inherit and override."""
+    if path.resolve() in chain:
+        raise ConfigError(f"{path}: base: cycle {' -> '.join(str(p) for p in (*chain, path.resolve()))}")
+    data = read_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: base: {base!r} must be a file name, e.g. base: sync_tva_paper.yaml")
+    return _deep_merge(_read_with_bases(path.parent / base, (*chain, path.resolve())), data)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then the YAML file's values (``base:`` files first), then the overrides."""
+    raw: dict = {}
+    source = "defaults"
+    if path is not None:
+        raw = _read_with_bases(Path(path))
+        source = str(path)
+    if overrides:
+        apply_overrides(raw, overrides)
+        source = f"{source} + overrides" if path is not None else "overrides"
+    return config_from_dict(raw, source)

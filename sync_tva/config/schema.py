@@ -1,0 +1,237 @@
+"""The typed config tree: one dataclass per section, every default commented, every range declared.
+
+Numeric ranges are declared on the field (``bounded(default, RULE)``, see :mod:`.ranges`) and
+checked, with the dotted key in the message, when a :class:`Config` is built; rules that span
+several fields are each section's ``check_rules``. Reading YAML and overrides is :mod:`.loader`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Union
+
+from ..errors import ConfigError
+from .ranges import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, Section, bounded
+
+__all__ = [
+    "MODALITIES",
+    "RESULT_NEUTRAL_KEYS",
+    "AudioFeaturesConfig",
+    "ColumnsConfig",
+    "Config",
+    "DataConfig",
+    "DemoConfig",
+    "FeaturesConfig",
+    "GraphConfig",
+    "ModelConfig",
+    "TextFeaturesConfig",
+    "TrainConfig",
+    "VisualFeaturesConfig",
+]
+
+MODALITIES = ("text", "audio", "visual")
+
+# Keys that cannot change what a run computes, so a resumed run may differ from the interrupted
+# one in them (sync_tva.train.checkpoint compares every other key and refuses on a difference).
+RESULT_NEUTRAL_KEYS = frozenset(
+    {
+        "train.epochs",  # raising the bound is how an interrupted or finished run is continued
+        "train.resume",  # whether to resume at all
+        "train.device",  # where the same computation runs
+        "train.num_threads",  # how many CPU threads run it
+        "features.progress",  # a progress bar on stderr
+        "features.device",  # where the encoders run; the store is keyed by the extractors' fingerprints
+        "features.shard",  # which part of the extraction this process does
+        "features.chunk",  # how many utterances go to the extractors at a time
+        "features.store",  # where cached features live, not what they are
+    }
+)
+
+
+def _check_node_range(key: str, value: list[int]) -> None:
+    """A ``[min, max]`` count range: two entries with ``0 < min <= max``."""
+    if len(value) != 2 or not 0 < value[0] <= value[1]:
+        raise ConfigError(f"{key}: {value!r} must satisfy [min, max] with 0 < min <= max")
+
+
+@dataclass
+class DemoConfig(Section):
+    """Size and difficulty of the built-in synthetic corpus (see ``sync_tva.data.synthetic``)."""
+
+    n_dialogues: int = bounded(160, AT_LEAST_ONE)  # conversations in the corpus, split into train/dev/test
+    min_turns: int = bounded(6, AT_LEAST_ONE)  # fewest utterances in one conversation
+    max_turns: int = bounded(14, AT_LEAST_ONE)  # most utterances in one conversation
+    text_dim: int = bounded(48, POSITIVE)  # width of a text node feature
+    audio_dim: int = bounded(32, POSITIVE)  # width of an audio node feature
+    visual_dim: int = bounded(48, POSITIVE)  # width of a visual node feature
+    text_nodes: list[int] = field(default_factory=lambda: [8, 32])  # [min, max] text nodes per utterance
+    audio_nodes: list[int] = field(default_factory=lambda: [4, 16])  # [min, max] audio nodes per utterance
+    visual_nodes: list[int] = field(default_factory=lambda: [4, 16])  # [min, max] visual nodes per utterance
+    signal_fraction: float = bounded(0.5, UNIT)  # share of a modality's nodes that carry its cue; the rest are noise
+    noise: float = bounded(1.0, NON_NEGATIVE)  # standard deviation of the Gaussian noise on every node
+    split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # train/dev/test share of dialogues
+
+    def check_rules(self, prefix: str) -> None:
+        """Turn and node ranges are ``[min, max]``; the split is three positive shares summing to 1."""
+        if self.min_turns > self.max_turns:
+            rule = f"min_turns <= max_turns={self.max_turns}"
+            raise ConfigError(f"{prefix}.min_turns: {self.min_turns} must satisfy {rule}")
+        for name in ("text_nodes", "audio_nodes", "visual_nodes"):
+            _check_node_range(f"{prefix}.{name}", getattr(self, name))
+        split = self.split
+        if len(split) != 3 or min(split) <= 0 or not math.isclose(sum(split), 1.0, abs_tol=1e-6):
+            rule = "[train, dev, test] shares > 0 with sum 1"
+            raise ConfigError(f"{prefix}.split: {split!r} must satisfy {rule}")
+
+
+@dataclass
+class ColumnsConfig(Section):
+    """Which CSV columns hold what (data.name=csv and meld)."""
+
+    text: str = "Utterance"  # the transcript
+    label: str = "Emotion"  # the emotion name
+    speaker: str = "Speaker"  # the speaker name
+    dialogue: Union[str, list[str]] = "Dialogue_ID"  # column(s) whose values together identify the dialogue
+    utterance: Union[str, list[str]] = "Utterance_ID"  # column(s) identifying the utterance inside its dialogue
+
+
+@dataclass
+class DataConfig(Section):
+    """Which data set to read and how."""
+
+    name: str = "demo"  # registered data set: see sync_tva.data.list_datasets()
+    root: Optional[str] = None  # data set folder (meld, iemocap)
+    train: Optional[str] = None  # csv: training CSV path
+    dev: Optional[str] = None  # csv: dev CSV path (absent: carved from train with dev_fraction)
+    test: Optional[str] = None  # csv: test CSV path
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)  # csv: column mapping
+    labels: Optional[list[str]] = None  # explicit label order; None: the data set's own label set
+    media: Optional[str] = None  # csv: clip path template, e.g. train_splits/dia{Dialogue_ID}_utt{Utterance_ID}.mp4
+    path: Optional[str] = None  # features_pickle: the pickle file
+    layout: Optional[str] = None  # features_pickle: which tuple layout the pickle has
+    dev_fraction: float = bounded(0.1, OPEN_UNIT)  # share of training dialogues held out (seeded) when a source has no dev split
+    test_sessions: list[int] = field(default_factory=lambda: [5])  # iemocap: sessions used for testing
+    demo: DemoConfig = field(default_factory=DemoConfig)  # synthetic corpus settings (name=demo)
+
+
+@dataclass
+class TextFeaturesConfig(Section):
+    """Text extractor: a transformers encoder's token states (see ``sync_tva.features.text``)."""
+
+    model: str = "roberta-large"  # hub name (must be in the Hugging Face cache offline) or a local directory
+    nodes: Literal["tokens", "utterance"] = "tokens"  # tokens: a node per token (group); utterance: one mean vector
+    max_nodes: int = bounded(0, NON_NEGATIVE)  # tokens: group contiguous tokens into at most this many nodes; 0 keeps every token
+    max_length: int = bounded(128, AT_LEAST_ONE)  # tokens kept per utterance (the tokenizer truncates)
+    batch_size: int = bounded(16, AT_LEAST_ONE)  # utterances per encoder forward pass
+
+
+@dataclass
+class VisualFeaturesConfig(Section):
+    """Visual extractor: torchvision ResNet-50 embeddings of sampled frames (see ``sync_tva.features.visual``)."""
+
+    weights: Optional[str] = "IMAGENET1K_V2"  # torchvision ResNet50_Weights name; null: random init (seeded)
+    fps: float = bounded(2.0, POSITIVE)  # frames sampled per second of the clip
+    max_frames: int = bounded(16, AT_LEAST_ONE)  # most frames per utterance; longer clips are sampled evenly
+    image_size: int = bounded(224, POSITIVE)  # centre-crop side fed to the network (the shorter side is resized to 8/7 of it)
+    batch_size: int = bounded(32, AT_LEAST_ONE)  # frames per forward pass
+
+
+@dataclass
+class AudioFeaturesConfig(Section):
+    """Audio extractor: openSMILE descriptors of the decoded, resampled track (see ``sync_tva.features.audio``)."""
+
+    feature_set: Literal["ComParE_2016", "eGeMAPSv02"] = "ComParE_2016"  # openSMILE feature set
+    level: Literal["frames", "functionals"] = "frames"  # frames: pooled LLD windows as nodes; functionals: one node
+    window_s: float = bounded(0.5, POSITIVE)  # frames: seconds of low-level descriptors averaged into one node
+    max_nodes: int = bounded(32, NON_NEGATIVE)  # frames: most nodes per utterance (windows widen to fit); 0: no limit
+    sample_rate: int = bounded(16000, POSITIVE)  # audio is resampled to this rate (mono) before openSMILE
+
+
+@dataclass
+class FeaturesConfig(Section):
+    """Raw media to cached node features: extractors, feature store, device and sharding."""
+
+    store: str = "~/.cache/sync_tva/features"  # feature store folder, shared by extract and run
+    device: str = "auto"  # auto, cpu, cuda or cuda:N for the encoders
+    shard: Optional[str] = None  # "i/n" (0-based i): extract only this shard of the utterances
+    progress: bool = True  # show a progress bar with ETA on stderr
+    chunk: int = bounded(64, AT_LEAST_ONE)  # utterances handed to the extractors at a time (progress and store writes); text/visual/audio batch sizes stay per extractor
+    text: TextFeaturesConfig = field(default_factory=TextFeaturesConfig)  # text extractor
+    visual: VisualFeaturesConfig = field(default_factory=VisualFeaturesConfig)  # visual extractor
+    audio: AudioFeaturesConfig = field(default_factory=AudioFeaturesConfig)  # audio extractor
+
+
+@dataclass
+class GraphConfig(Section):
+    """Which graph schema turns an utterance into a heterograph."""
+
+    schema: str = "utterance"  # schema name (sync_tva/graphs/schemas/NAME.yaml) or a path to a YAML file
+    builder: str = "utterance"  # registered builder: utterance (node per piece) or pooled (node per modality)
+
+
+@dataclass
+class ModelConfig(Section):
+    """Sync-TVA architecture and its ablation switches."""
+
+    name: str = "sync_tva"  # registered model (sync_tva.models.list_models())
+    modalities: list[str] = field(default_factory=lambda: list(MODALITIES))  # non-empty subset of text/audio/visual
+    hidden: int = bounded(64, POSITIVE)  # model width shared by all blocks
+    msde: bool = True  # modality-specific dynamic enhancement; off = a linear projection only
+    msde_heads: int = bounded(4, POSITIVE)  # heads of the MSDE self-attention; must divide hidden
+    gat_layers: int = bounded(2, NON_NEGATIVE)  # heterogeneous GAT layers (0 allowed)
+    gat_heads: int = bounded(4, POSITIVE)  # heads per GATConv; must divide hidden
+    caf: bool = True  # cross-modal attention fusion; off = concatenation of the pooled summaries
+    caf_heads: int = bounded(4, POSITIVE)  # heads of the CAF cross-attention; must divide hidden
+    dropout: float = bounded(0.1, DROPOUT)  # dropout on features in every block
+    attn_dropout: float = bounded(0.0, DROPOUT)  # dropout on GAT attention coefficients
+    normalize: Literal["standard", "robust", "none"] = "standard"  # input normalisation per modality and feature, fitted on the training split
+
+    def check_rules(self, prefix: str) -> None:
+        """Modalities are a non-empty subset without repeats; every head count divides ``hidden``."""
+        mods = self.modalities
+        if not mods:
+            raise ConfigError(f"{prefix}.modalities: must name at least one of text, audio, visual")
+        for m in mods:
+            if m not in MODALITIES:
+                choices = list(MODALITIES)
+                raise ConfigError(f"{prefix}.modalities: unknown modality {m!r}; choose from {choices}")
+        if len(set(mods)) != len(mods):
+            raise ConfigError(f"{prefix}.modalities: repeated modality in {mods}")
+        for name in ("msde_heads", "gat_heads", "caf_heads"):  # hidden > 0 passed already: blame the heads
+            heads = getattr(self, name)
+            if self.hidden % heads:
+                raise ConfigError(f"{prefix}.{name}: {heads} must divide {prefix}.hidden={self.hidden}")
+
+
+@dataclass
+class TrainConfig(Section):
+    """Optimisation, early stopping and run bookkeeping."""
+
+    epochs: int = bounded(40, AT_LEAST_ONE)  # upper bound on training epochs
+    batch_size: int = bounded(32, AT_LEAST_ONE)  # utterances per step
+    lr: float = bounded(2e-3, POSITIVE)  # AdamW learning rate
+    weight_decay: float = bounded(1e-2, NON_NEGATIVE)  # AdamW weight decay
+    patience: int = bounded(8, AT_LEAST_ONE)  # epochs without a better dev weighted F1 before stopping
+    loss: Literal["ce", "weighted_ce", "focal"] = "ce"  # weighted_ce uses inverse train class frequencies
+    focal_gamma: float = bounded(2.0, NON_NEGATIVE)  # focusing parameter of the focal loss
+    grad_clip: float = bounded(1.0, NON_NEGATIVE)  # max gradient norm; 0 disables clipping
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    num_threads: int = bounded(0, NON_NEGATIVE)  # torch CPU threads; 0 keeps torch's default
+    resume: bool = True  # continue from OUT/checkpoints/last.pt when it exists
+
+
+@dataclass
+class Config(Section):
+    """The whole experiment; building one validates every section's ranges and rules."""
+
+    seed: int = bounded(0, NON_NEGATIVE)  # fixes data generation, initialisation and shuffling (numpy needs >= 0)
+    data: DataConfig = field(default_factory=DataConfig)  # which data set and how to read it
+    graph: GraphConfig = field(default_factory=GraphConfig)  # utterance -> heterograph
+    model: ModelConfig = field(default_factory=ModelConfig)  # architecture and ablations
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimisation and bookkeeping
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)  # raw-media extraction (csv, meld, iemocap)
+
+    def __post_init__(self) -> None:
+        """Validate the whole tree as it is built: from a file, a checkpoint or by hand."""
+        self.validate("")
