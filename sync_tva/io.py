@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import tempfile
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
@@ -29,10 +31,29 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        _crash_point(path)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# Fault injection for tests/test_fault.py only: "NAME:K" makes the K-th atomic write onto a file
+# called NAME SIGKILL its own process after the temp file is complete and before the rename.
+CRASH_ENV = "SYNC_TVA_CRASH_BEFORE_RENAME"
+_writes_seen: Counter[str] = Counter()
+
+
+def _crash_point(path: Path) -> None:
+    """SIGKILL this process between temp file and rename, as a crash there would, when ``CRASH_ENV`` names this write."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    name, _, nth = spec.rpartition(":")
+    if path.name == name:
+        _writes_seen[name] += 1
+        if _writes_seen[name] == int(nth):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _umask() -> int:

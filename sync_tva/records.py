@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from .errors import DataError
 
-__all__ = ["SPLITS", "MediaRef", "RawUtterance", "RawSplits", "Utterance", "DatasetSplits", "check_utterance"]
+__all__ = [
+    "SPLITS",
+    "MediaRef",
+    "RawUtterance",
+    "RawSplits",
+    "Utterance",
+    "DatasetSplits",
+    "check_utterance",
+    "dialogue_units",
+]
 
 
 SPLITS = ("train", "dev", "test")
@@ -77,7 +87,10 @@ class RawSplits:
 class Utterance:
     """One utterance: identity, label index and per-modality node features.
 
-    ``features[m]`` is a float32 array ``[n_nodes, dim]``; a modality may have zero nodes.
+    Its dialogue and speaker come from the data; its turn is its position among its dialogue's
+    utterances in the list it is in (every reader lists dialogues whole, in turn order; see
+    :func:`dialogue_units`). ``features[m]`` is a float32 array ``[n_nodes, dim]``; a modality
+    may have zero nodes.
     ``spans[m]`` optionally gives each node's ``(start_s, end_s)`` time span for drawings.
     """
 
@@ -107,6 +120,11 @@ class DatasetSplits:
             raise ValueError(f"unknown split {name!r}; choose from train, dev, test")
         return getattr(self, name)
 
+    def dialogues(self, name: str) -> list[list[Utterance]]:
+        """The utterances of split ``name`` grouped by dialogue, each dialogue in turn order."""
+        utts = self.split(name)
+        return [[utts[i] for i in unit] for unit in dialogue_units(utts, f"data set {self.name!r}, {name} split")]
+
     def feature_dims(self) -> dict[str, int]:
         """Width of each modality's node features, read from the training split."""
         dims: dict[str, int] = {}
@@ -114,6 +132,30 @@ class DatasetSplits:
             for mod, arr in utt.features.items():
                 dims.setdefault(mod, int(arr.shape[1]))
         return dims
+
+
+def dialogue_units(utterances: Sequence[Utterance], source: str = "utterance list") -> list[list[int]]:
+    """Indices of each dialogue's utterances, dialogues in order of appearance; position in a unit is the turn.
+
+    This is the one place that says what a dialogue and a turn are for batching and context
+    graphs: a run of consecutive utterances with the same ``dialogue``. A dialogue that comes
+    back after another one started is an error (its turns would be ambiguous), named with both
+    positions.
+    """
+    units: list[list[int]] = []
+    started: dict[str, int] = {}
+    for i, utt in enumerate(utterances):
+        if units and utterances[units[-1][0]].dialogue == utt.dialogue:
+            units[-1].append(i)
+            continue
+        if utt.dialogue in started:
+            raise DataError(
+                f"{source}: dialogue {utt.dialogue!r} starts at position {started[utt.dialogue]} and again at {i} "
+                f"(utterance {utt.uid!r}); list each dialogue's utterances together, in turn order"
+            )
+        started[utt.dialogue] = i
+        units.append([i])
+    return units
 
 
 def check_utterance(utt: Utterance, n_labels: int, source: str) -> None:

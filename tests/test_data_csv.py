@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sync_tva.config import load_config
+from sync_tva.data import read_raw
 from sync_tva.data.csv_reader import read_csv_dataset
 from sync_tva.errors import DataError
 
@@ -85,13 +86,25 @@ def test_missing_column_names_file_and_suggests(csv_dir):
 
 
 def test_label_outside_the_set_names_the_row(csv_dir):
-    with pytest.raises(DataError, match=r"train.csv:3: label 'angry' is not in the label set"):
+    with pytest.raises(DataError, match=r"train.csv:3: label 'angry' is not in the label set .*data.other_labels=drop"):
         read_csv_dataset(config(csv_dir, "data.labels=[calm,happy]"))
 
 
+def test_other_labels_drop_leaves_rows_out_and_says_so(csv_dir):
+    raw = read_csv_dataset(config(csv_dir, "data.labels=[calm,happy]", "data.other_labels=drop", "data.dev=test.csv"))
+    assert raw.labels == ("calm", "happy")
+    assert [u.text for u in raw.train] == ["hello there", "fine", "wow", "yes!"]  # the two 'angry' rows are gone
+    assert raw.notes == ["left out 4 rows labelled outside ['calm', 'happy'] (data.other_labels=drop): {'angry': 4}"]  # 2 train, 1 dev, 1 test
+
+
 def test_duplicate_utterance_ids_are_an_error(csv_dir):
-    with pytest.raises(DataError, match="appears twice"):
-        read_csv_dataset(config(csv_dir, "data.columns.dialogue=conv"))  # (A,1,0) and (A,2,0) collide
+    with pytest.raises(DataError, match=r"utterance id 'diaA_utt0' appears twice \(.*train.csv:2 and .*train.csv:4\)"):
+        read_raw(config(csv_dir, "data.columns.dialogue=conv"))  # (A,1,0) and (A,2,0) collide
+
+
+def test_the_same_id_in_two_splits_is_allowed(csv_dir):
+    raw = read_raw(config(csv_dir, "data.dev=test.csv"))  # MELD-style: dia0_utt0 exists in every split
+    assert {u.uid for u in raw.dev} <= {u.uid for u in raw.train}
 
 
 def test_missing_file_and_missing_test_split(csv_dir):

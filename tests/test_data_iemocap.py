@@ -48,6 +48,11 @@ def test_label_subset_and_test_sessions(tree):
     assert all(u.label in (0, 1) for u in raw.train + raw.dev + raw.test)
 
 
+def test_other_labels_error_refuses_unused_emotions(tree):
+    with pytest.raises(DataError, match=r"Ses01.*emotion '\w+' is outside data.labels \['neutral'\] and data.other_labels=error"):
+        read_iemocap(cfg(tree, "data.labels=[neutral]", "data.other_labels=error"))
+
+
 def test_errors(tree, tmp_path):
     with pytest.raises(DataError, match="not IEMOCAP emotions"):
         read_iemocap(cfg(tree, "data.labels=[joy]"))

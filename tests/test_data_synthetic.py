@@ -71,3 +71,28 @@ def test_dataset_registry_is_loud():
         load_dataset(load_config(None, ["data.name=nope"]))
     with pytest.raises(ValueError, match="already registered"):
         register_dataset("demo")(lambda cfg: None)
+
+
+def test_context_setting_is_off_by_default_and_leaves_the_corpus_alone():
+    assert DemoConfig().context == 0.0
+    plain, again = make_demo(SMALL, 3), make_demo(DemoConfig(n_dialogues=20, min_turns=3, max_turns=5, context=0.0), 3)
+    assert [(u.uid, u.speaker, u.label) for u in plain.train] == [(u.uid, u.speaker, u.label) for u in again.train]
+
+
+def test_context_setting_makes_cueless_turns_that_repeat_their_speakers_previous_emotion():
+    cfg = DemoConfig(n_dialogues=40, min_turns=6, max_turns=8, context=1.0)
+    data = make_demo(cfg, 0)
+    n_cueless = 0
+    for dialogue in data.dialogues("train"):
+        speakers = [u.speaker for u in dialogue]
+        assert len(set(speakers)) == 2 and all(a != b for a, b in zip(speakers, speakers[1:]))  # two parties, alternating
+        for t, utt in enumerate(dialogue):
+            if "no cue" in utt.text:
+                n_cueless += 1
+                assert t >= 2 and utt.label == dialogue[t - 2].label and "no cue" not in dialogue[t - 2].text
+    # With share 1 every eligible turn is cueless: turns 2, 3, 6, 7, ... of each dialogue (no chains).
+    assert n_cueless == sum(sum(1 for t in range(len(d)) if t % 4 in (2, 3)) for d in data.dialogues("train"))
+    cued = [u for u in data.train if "no cue" not in u.text]
+    # Cueless turns are pure noise: their pooled text nodes are much closer to zero than cued turns'.
+    norm = lambda us: float(np.mean([np.linalg.norm(u.features["text"].mean(axis=0)) for u in us]))  # noqa: E731
+    assert norm([u for u in data.train if "no cue" in u.text]) < 0.8 * norm(cued)

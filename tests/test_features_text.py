@@ -35,7 +35,7 @@ def test_token_nodes_one_per_token(model_dir):
     assert [o.feat.shape for o in out[:3]] == [(n, 32) for n in n_tokens]
     assert all(o.feat.dtype == np.float32 for o in out)
     assert len(out[0].tokens) == n_tokens[0] and "".join(out[0].tokens).replace(" ", "") == SENTENCES[0].replace(" ", "")
-    assert out[3].feat.shape == (1, 32)  # empty transcript: the sentence token stands in
+    assert out[3].feat.shape == (0, 32)  # empty transcript: no text node (none invented)
 
 
 def test_padding_does_not_change_features(model_dir):

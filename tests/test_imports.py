@@ -43,10 +43,12 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     "sync_tva.train": (5, ()),
     "sync_tva.inference": (6, ()),
     "sync_tva.viz": (7, ()),
+    "sync_tva.predictor": (7, ()),  # beside viz: it imports inference (layer 6), viz does not import it
     "sync_tva.run": (COMMANDS, ()),
     "sync_tva.extract": (COMMANDS, ()),
     "sync_tva.finetune": (COMMANDS, ()),
     "sync_tva.predict": (COMMANDS, ()),
+    "sync_tva.report": (COMMANDS, ()),
     "sync_tva.__main__": (COMMANDS, ()),
     "sync_tva.viz.__main__": (COMMANDS, ()),
 }

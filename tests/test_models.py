@@ -163,7 +163,8 @@ def test_caf_gates_ignore_missing_modalities():
 
 
 def small_cfg(**changes):
-    base = dict(hidden=HIDDEN, msde_heads=2, gat_heads=2, caf_heads=2, gat_layers=2, dropout=0.0)
+    # Inputs here are unit Gaussians; the fitted normaliser has tests of its own (test_models_normalization.py).
+    base = dict(hidden=HIDDEN, msde_heads=2, gat_heads=2, caf_heads=2, gat_layers=2, dropout=0.0, normalize="none")
     return ModelConfig(**{**base, **changes})
 
 
@@ -233,7 +234,7 @@ def test_model_rejects_missing_feature_width():
 
 def test_model_repr_names_components():
     text = repr(SyncTVA(load_schema("utterance"), DIMS, 7, small_cfg()))
-    assert "in_dim=6, hidden=8, num_heads=2" in text and "GATConv" in text and "modalities=['text'" in text
+    assert "in_dim=6, hidden=8, num_heads=2" in text and "FusedHeteroGATLayer" in text and "modalities=['text'" in text
 
 
 # ---- losses ----------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_end_to_end_demo_run_is_complete_reproducible_and_fusion_wins(tmp_path):
     assert (run / "checkpoints" / "best.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     test = full["test"]
-    assert set(test) == {"accuracy", "weighted_f1", "macro_f1", "per_class_f1", "confusion_matrix"}
+    assert set(test) == {"accuracy", "weighted_f1", "macro_f1", "per_class_f1", "confusion_matrix", "macro_f1_labels"}
     assert len(test["per_class_f1"]) == 7 and len(test["confusion_matrix"]) == 7
 
     again = cli(tmp_path / "again")

@@ -20,9 +20,11 @@ __all__ = [
     "AudioFeaturesConfig",
     "ColumnsConfig",
     "Config",
+    "ContextConfig",
     "DataConfig",
     "DemoConfig",
     "FeaturesConfig",
+    "FinetuneConfig",
     "GraphConfig",
     "ModelConfig",
     "TextFeaturesConfig",
@@ -71,6 +73,7 @@ class DemoConfig(Section):
     signal_fraction: float = bounded(0.5, UNIT)  # share of a modality's nodes that carry its cue; the rest are noise
     noise: float = bounded(1.0, NON_NEGATIVE)  # standard deviation of the Gaussian noise on every node
     split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # train/dev/test share of dialogues
+    context: float = bounded(0.0, UNIT)  # share of turns without cues that repeat their speaker's previous emotion (dialogues become two-party); 0: off
 
     def check_rules(self, prefix: str) -> None:
         """Turn and node ranges are ``[min, max]``; the split is three positive shares summing to 1."""
@@ -106,13 +109,28 @@ class DataConfig(Section):
     dev: Optional[str] = None  # csv: dev CSV path (absent: carved from train with dev_fraction)
     test: Optional[str] = None  # csv: test CSV path
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)  # csv: column mapping
-    labels: Optional[list[str]] = None  # explicit label order; None: the data set's own label set
+    labels: Optional[list[str]] = None  # label names in class-index order; None: the data set's own label set
+    other_labels: Optional[Literal["error", "drop"]] = None  # rows labelled outside data.labels: error, or drop (counted in a note); None: the reader's convention (iemocap drops, csv/meld refuse)
     media: Optional[str] = None  # csv: clip path template, e.g. train_splits/dia{Dialogue_ID}_utt{Utterance_ID}.mp4
     path: Optional[str] = None  # features_pickle: the pickle file
     layout: Optional[str] = None  # features_pickle: which tuple layout the pickle has
     dev_fraction: float = bounded(0.1, OPEN_UNIT)  # share of training dialogues held out (seeded) when a source has no dev split
     test_sessions: list[int] = field(default_factory=lambda: [5])  # iemocap: sessions used for testing
     demo: DemoConfig = field(default_factory=DemoConfig)  # synthetic corpus settings (name=demo)
+
+
+@dataclass
+class FinetuneConfig(Section):
+    """Fine-tuning the text encoder as an utterance classifier before extraction (see ``sync_tva.features.finetune``)."""
+
+    epochs: int = bounded(0, NON_NEGATIVE)  # training epochs on the train split's labels; 0 keeps the frozen encoder
+    context_turns: int = bounded(0, NON_NEGATIVE)  # previous turns of the dialogue ("speaker: text") given as a first segment
+    lr: float = bounded(5e-5, POSITIVE)  # AdamW peak learning rate
+    weight_decay: float = bounded(1e-2, NON_NEGATIVE)  # AdamW weight decay on weight matrices (never on biases or LayerNorm)
+    warmup: float = bounded(0.1, UNIT)  # share of the steps with a linear warm-up; the rest decays linearly to 0
+    batch_size: int = bounded(16, AT_LEAST_ONE)  # utterances per optimiser step
+    max_length: int = bounded(128, AT_LEAST_ONE)  # tokens per input (context and utterance together; the tokenizer truncates)
+    seed: int = bounded(0, NON_NEGATIVE)  # head initialisation, dropout and shuffling; independent of the run seed
 
 
 @dataclass
@@ -124,6 +142,8 @@ class TextFeaturesConfig(Section):
     max_nodes: int = bounded(0, NON_NEGATIVE)  # tokens: group contiguous tokens into at most this many nodes; 0 keeps every token
     max_length: int = bounded(128, AT_LEAST_ONE)  # tokens kept per utterance (the tokenizer truncates)
     batch_size: int = bounded(16, AT_LEAST_ONE)  # utterances per encoder forward pass
+    context_turns: int = bounded(0, NON_NEGATIVE)  # previous turns given as a first segment when extracting; text nodes stay the utterance's tokens
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # fine-tune the encoder first (epochs > 0)
 
 
 @dataclass
@@ -171,6 +191,18 @@ class GraphConfig(Section):
 
 
 @dataclass
+class ContextConfig(Section):
+    """Conversation context for model.name=sync_tva_context: graph attention over each dialogue's utterances."""
+
+    schema: str = "dialogue"  # context schema name (sync_tva/graphs/schemas/context/NAME.yaml) or a path to a YAML file
+    layers: int = bounded(2, NON_NEGATIVE)  # context graph-attention layers; 0 gives back the per-utterance model
+    heads: int = bounded(4, POSITIVE)  # heads per relation's GATConv; must divide model.hidden
+    past: int = bounded(8, NON_NEGATIVE)  # earlier turns of the dialogue each utterance hears; 0: none
+    future: int = bounded(4, NON_NEGATIVE)  # later turns it hears; 0: an online model that never looks ahead
+    speakers: bool = True  # split each direction into same-speaker and other-speaker relations
+
+
+@dataclass
 class ModelConfig(Section):
     """Sync-TVA architecture and its ablation switches."""
 
@@ -185,7 +217,9 @@ class ModelConfig(Section):
     caf_heads: int = bounded(4, POSITIVE)  # heads of the CAF cross-attention; must divide hidden
     dropout: float = bounded(0.1, DROPOUT)  # dropout on features in every block
     attn_dropout: float = bounded(0.0, DROPOUT)  # dropout on GAT attention coefficients
+    gat_impl: Literal["fused", "per_relation"] = "fused"  # fused: all relations of a GAT layer in one pass; per_relation: one GATConv each (the reference)
     normalize: Literal["standard", "robust", "none"] = "standard"  # input normalisation per modality and feature, fitted on the training split
+    context: ContextConfig = field(default_factory=ContextConfig)  # dialogue context (model.name=sync_tva_context only)
 
     def check_rules(self, prefix: str) -> None:
         """Modalities are a non-empty subset without repeats; every head count divides ``hidden``."""
@@ -202,6 +236,8 @@ class ModelConfig(Section):
             heads = getattr(self, name)
             if self.hidden % heads:
                 raise ConfigError(f"{prefix}.{name}: {heads} must divide {prefix}.hidden={self.hidden}")
+        if self.hidden % self.context.heads:
+            raise ConfigError(f"{prefix}.context.heads: {self.context.heads} must divide {prefix}.hidden={self.hidden}")
 
 
 @dataclass
@@ -217,7 +253,7 @@ class TrainConfig(Section):
     focal_gamma: float = bounded(2.0, NON_NEGATIVE)  # focusing parameter of the focal loss
     grad_clip: float = bounded(1.0, NON_NEGATIVE)  # max gradient norm; 0 disables clipping
     device: str = "auto"  # auto, cpu, cuda or cuda:N
-    num_threads: int = bounded(0, NON_NEGATIVE)  # torch CPU threads; 0 keeps torch's default
+    num_threads: int = bounded(1, NON_NEGATIVE)  # torch CPU threads; 1 holds up when other jobs share the cores, 0 keeps torch's default (one per core)
     resume: bool = True  # continue from OUT/checkpoints/last.pt when it exists
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,8 +68,14 @@ def rows_to_records(
     labels: tuple[str, ...],
     media: str | None,
     media_root: Path,
+    *,
+    dropped: Counter | None = None,
 ) -> list[RawUtterance]:
-    """One record per row; the clip (when ``media`` is a template) serves both audio and video."""
+    """One record per row; the clip (when ``media`` is a template) serves both audio and video.
+
+    A row labelled outside ``labels`` is an error, or, when ``dropped`` is given, left out and
+    counted there by label (``data.other_labels=drop``).
+    """
     _check_columns(table, columns, path)
     index = {name: i for i, name in enumerate(labels)}
     records = []
@@ -76,7 +83,13 @@ def rows_to_records(
         source = f"{path}:{row_no}"
         value = row[columns.label].strip()
         if value not in index:
-            raise DataError(f"{source}: label {value!r} is not in the label set {list(labels)} (data.labels)")
+            if dropped is not None:
+                dropped[value] += 1
+                continue
+            raise DataError(
+                f"{source}: label {value!r} is not in the label set {list(labels)} (data.labels); "
+                "set data.other_labels=drop to leave such rows out"
+            )
         dialogue = "-".join(row[c] for c in _as_list(columns.dialogue))
         utterance = "-".join(row[c] for c in _as_list(columns.utterance))
         ref = None
@@ -134,12 +147,19 @@ def read_csv_dataset(cfg: Config, splits: Collection[str] = SPLITS) -> RawSplits
         _check_columns(table, d.columns, paths[split])
     labels = label_order([tables["train"]], d.columns.label, d.labels) if "train" in tables else tuple(d.labels or ())
     records = {s: [] for s in SPLITS}
+    dropped: Counter | None = Counter() if d.other_labels == "drop" else None
     for split, table in tables.items():
         root = Path(d.root).expanduser() if d.root else paths[split].parent
-        records[split] = rows_to_records(table, paths[split], d.columns, labels, d.media, root)
+        records[split] = rows_to_records(table, paths[split], d.columns, labels, d.media, root, dropped=dropped)
     if dev_path is None and "train" in tables:
         records["train"], records["dev"] = split_dev_by_dialogue(records["train"], d.dev_fraction, cfg.seed)
     chosen = {s: (records[s] if s in splits else []) for s in SPLITS}
     key = hashlib.sha1(str(train_path.resolve()).encode()).hexdigest()[:8]
-    return RawSplits(name=f"csv-{safe_uid(train_path.stem)}-{key}", labels=labels, **chosen)
+    notes = [dropped_note(dropped, labels)] if dropped else []
+    return RawSplits(name=f"csv-{safe_uid(train_path.stem)}-{key}", labels=labels, notes=notes, **chosen)
+
+
+def dropped_note(dropped: Counter, labels: tuple[str, ...]) -> str:
+    """The note that reports rows left out because of ``data.other_labels=drop``."""
+    return f"left out {sum(dropped.values())} rows labelled outside {list(labels)} (data.other_labels=drop): {dict(dropped)}"
 

@@ -54,8 +54,8 @@ def _read_transcripts(folder: Path) -> dict[str, str]:
     return texts
 
 
-def read_session(root: Path, session: int, labels: tuple[str, ...], skipped: Counter) -> list[RawUtterance]:
-    """Labelled utterances of ``SessionN``; utterances with other emotions are counted in ``skipped``."""
+def read_session(root: Path, session: int, labels: tuple[str, ...], skipped: Counter, *, drop_others: bool = True) -> list[RawUtterance]:
+    """Labelled utterances of ``SessionN``; utterances with other emotions are counted in ``skipped`` (or refused)."""
     base = root / f"Session{session}"
     evaluation = base / "dialog" / "EmoEvaluation"
     if not evaluation.is_dir():
@@ -71,6 +71,11 @@ def read_session(root: Path, session: int, labels: tuple[str, ...], skipped: Cou
                 continue  # the per-annotator lines (C-E1: ...) and blank lines
             name = IEMOCAP_CODES.get(match["code"])
             if name not in index:
+                if not drop_others:
+                    raise DataError(
+                        f"{file}:{line_no}: emotion {match['code']!r} is outside data.labels {list(labels)} and "
+                        "data.other_labels=error; use data.other_labels=drop (IEMOCAP's usual 4/6-class setups drop them)"
+                    )
                 skipped[match["code"]] += 1
                 continue
             uid = match["uid"]
@@ -111,7 +116,7 @@ def read_iemocap(cfg: Config, splits: Collection[str] = SPLITS) -> RawSplits:
     train: list[RawUtterance] = []
     test: list[RawUtterance] = []
     for session in sessions:
-        (test if session in cfg.data.test_sessions else train).extend(read_session(root, session, labels, skipped))
+        (test if session in cfg.data.test_sessions else train).extend(read_session(root, session, labels, skipped, drop_others=cfg.data.other_labels != "error"))
     train, dev = split_dev_by_dialogue(train, cfg.data.dev_fraction, cfg.seed)
     notes = [f"IEMOCAP: left out {sum(skipped.values())} utterances with emotions outside {list(labels)}: {dict(skipped)}"] if skipped else []
     chosen = {s: (part if s in splits else []) for s, part in (("train", train), ("dev", dev), ("test", test))}

@@ -7,13 +7,14 @@ optionally, ``train_splits/``, ``dev_splits_complete/``, ``output_repeated_split
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from ..records import SPLITS, RawSplits
-from .csv_reader import read_table, rows_to_records
+from .csv_reader import dropped_note, read_table, rows_to_records
 from .labels import MELD_LABELS
 from .registry import register_reader
 
@@ -41,6 +42,7 @@ def read_meld(cfg: Config, splits: Collection[str] = SPLITS) -> RawSplits:
     labels = tuple(cfg.data.labels) if cfg.data.labels else MELD_LABELS
     with_clips = any((root / folder).is_dir() for _, folder in MELD_FILES.values())
     notes = []
+    dropped: Counter | None = Counter() if cfg.data.other_labels == "drop" else None
     records: dict[str, list] = {s: [] for s in SPLITS}
     for split, (csv_name, folder) in MELD_FILES.items():
         if split not in splits:
@@ -49,7 +51,11 @@ def read_meld(cfg: Config, splits: Collection[str] = SPLITS) -> RawSplits:
             notes.append(f"MELD clip folder {root / folder} is missing: every {split} clip will be listed as a failure")
         template = f"{folder}/dia{{{_first(cfg.data.columns.dialogue)}}}_utt{{{_first(cfg.data.columns.utterance)}}}.mp4"
         table = read_table(root / csv_name)
-        records[split] = rows_to_records(table, root / csv_name, cfg.data.columns, labels, template if with_clips else None, root)
+        records[split] = rows_to_records(
+            table, root / csv_name, cfg.data.columns, labels, template if with_clips else None, root, dropped=dropped
+        )
+    if dropped:
+        notes.append(dropped_note(dropped, labels))
     return RawSplits(name="meld", labels=labels, notes=notes, **records)
 
 

@@ -6,6 +6,12 @@ is compatible with all 7 emotions and any pair still leaves 3 candidates: a mode
 combine text, audio and visual to be right. Cues sit on a contiguous stretch of nodes at
 the same relative time in every modality (so aligned edges are meaningful); the other nodes
 are noise. Classes follow MELD's training distribution.
+
+The context setting (``data.demo.context`` > 0, off by default) makes the conversation matter:
+dialogues become two-party (speakers alternate), and a turn whose speaker's previous turn (two
+turns back) carries its cues becomes, with that probability, a turn without any cue (every node
+is noise) that repeats that previous turn's emotion. Only a model that reads the dialogue can
+tell it; one hop of context reaches the answer (no chains of cueless turns).
 """
 
 from __future__ import annotations
@@ -65,6 +71,22 @@ def _labels_for_dialogue(rng: np.random.Generator, turns: int) -> list[int]:
     return labels
 
 
+def _borrow_context(rng: np.random.Generator, utts: list[Utterance], share: float, noise: float) -> None:
+    """Make ``utts`` a two-party dialogue where a ``share`` of eligible turns only repeat their speaker's previous emotion.
+
+    Draws from ``rng`` only when the setting is on, so the default corpus stays as it was.
+    """
+    pair = rng.choice(len(_SPEAKERS), size=2, replace=False)
+    cueless = [False] * len(utts)
+    for i, utt in enumerate(utts):
+        utt.speaker = _SPEAKERS[int(pair[i % 2])]
+        if i >= 2 and not cueless[i - 2] and rng.random() < share:
+            cueless[i] = True
+            utt.label = utts[i - 2].label  # the same speaker's previous turn, which has its cues
+            utt.features = {m: rng.normal(0.0, noise, size=x.shape).astype(np.float32) for m, x in utt.features.items()}
+            utt.text = f"{utt.text.rsplit(' (', 1)[0]} ({MELD_LABELS[utt.label]}, no cue: from context)"
+
+
 def make_demo(cfg: DemoConfig, seed: int) -> DatasetSplits:
     """Generate the demo corpus deterministically from ``seed`` and split it by dialogue."""
     rng = np.random.default_rng(seed)
@@ -101,6 +123,8 @@ def make_demo(cfg: DemoConfig, seed: int) -> DatasetSplits:
                     spans=spans,
                 )
             )
+        if cfg.context > 0:
+            _borrow_context(rng, utts, cfg.context, cfg.noise)
         dialogues.append(utts)
     return _split_dialogues(dialogues, cfg.split, rng)
 

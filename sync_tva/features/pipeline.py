@@ -9,11 +9,13 @@ place where a reader meets extraction: for a raw source (csv, meld, iemocap) it 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from ..config import Config
@@ -23,11 +25,12 @@ from ..errors import ConfigError
 from ..records import SPLITS, DatasetSplits, RawSplits, RawUtterance, Utterance, check_utterance
 from .audio import AudioExtractor
 from .base import ExtractionFailure, Extractor
+from .finetune import finetune_text_encoder
 from .store import FAILURES, FeatureStore
 from .text import TextExtractor
 from .visual import VisualExtractor
 
-__all__ = ["ExtractionReport", "build_extractors", "extract", "in_shard", "load_dataset", "materialize", "parse_shard"]
+__all__ = ["ExtractionReport", "build_extractors", "extract", "in_shard", "load_dataset", "materialize", "open_store", "parse_shard"]
 
 
 @dataclass
@@ -40,6 +43,10 @@ class ExtractionReport:
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def summary(self) -> str:
+        """``"0 extracted, 36 cached, 0 failed"``: the line a run prints, so a needless recompute shows."""
+        return f"{self.extracted} extracted, {self.cached} cached, {self.failed} failed"
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -69,15 +76,48 @@ def wanted_modalities(cfg: Config, raw: RawSplits) -> list[str]:
     return [m for m in cfg.model.modalities if m in available]
 
 
+def _local_gpu(device: torch.device) -> torch.device:
+    """Under torchrun every process takes its own GPU: ``cuda`` becomes ``cuda:LOCAL_RANK`` (a given index is kept)."""
+    local = os.environ.get("LOCAL_RANK")
+    return torch.device("cuda", int(local)) if device.type == "cuda" and device.index is None and local is not None else device
+
+
+def _process_group_shard() -> tuple[int, int] | None:
+    """``(rank, world_size)`` inside a torch.distributed run of several processes, else None."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return None
+
+
 def build_extractors(cfg: Config, modalities: list[str]) -> list[Extractor]:
     """One extractor per modality, models loaded now: missing weights fail before any work starts."""
-    device = resolve_device(cfg.features.device, "features.device")
+    device = _local_gpu(resolve_device(cfg.features.device, "features.device"))
     makers = {
-        "text": lambda: TextExtractor(cfg.features.text, device),
+        "text": lambda: _text_extractor(cfg, device),
         "audio": lambda: AudioExtractor(cfg.features.audio),
         "visual": lambda: VisualExtractor(cfg.features.visual, device, cfg.seed),
     }
     return [makers[m]() for m in modalities]
+
+
+def open_store(cfg: Config) -> FeatureStore:
+    """The store ``features.store`` names; a file at or above it is a ConfigError now, not a traceback mid-extraction."""
+    store = FeatureStore(cfg.features.store)
+    blocker = next((p for p in (store.root, *store.root.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ConfigError(f"features.store={cfg.features.store}: {blocker} is a file, not a directory; choose another store")
+    return store
+
+
+def _text_extractor(cfg: Config, device: torch.device) -> TextExtractor:
+    """The text extractor; with ``features.text.finetune.epochs > 0`` on the fine-tuned encoder (trained first if not stored).
+
+    Fine-tuning reads only the reader's train and dev splits (dev carved as for the graph model).
+    """
+    if cfg.features.text.finetune.epochs == 0:
+        return TextExtractor(cfg.features.text, device)
+    tuned = finetune_text_encoder(cfg, read_raw(cfg, ("train", "dev")))
+    return TextExtractor(cfg.features.text, device, finetuned=tuned.path)
 
 
 def _chunks(items: list[RawUtterance], size: int) -> Iterator[list[RawUtterance]]:
@@ -105,6 +145,8 @@ def extract(
     for split, utts in todo.items():
         for ex in extractors:
             store.describe(raw.name, split, f"{ex.modality}-{ex.fingerprint}", ex.describe())
+            if isinstance(ex, TextExtractor):
+                ex.set_dialogue(raw.splits()[split])  # context turns come from the whole split, not the shard
         for batch in _chunks(utts, chunk):
             computed: set[str] = set()
             failed: set[str] = set()
@@ -169,9 +211,15 @@ def materialize(cfg: Config, raw: RawSplits) -> DatasetSplits:
             f"model.modalities asks for {sorted(set(cfg.model.modalities) - set(wanted))}, but data set {raw.name!r} "
             f"has media for {sorted(raw.media_modalities())}; set model.modalities=[{','.join(wanted) or 'text'}]"
         )
+    store = open_store(cfg)
     extractors = build_extractors(cfg, wanted)
-    store = FeatureStore(cfg.features.store)
+    shard = _process_group_shard()
+    if shard is not None:
+        # A distributed run: this rank's share first; the full pass below then finds the other
+        # shares stored, or redoes what a slower rank has not finished (no barrier to time out).
+        extract(raw, extractors, store, shard=shard, chunk=cfg.features.chunk, progress=cfg.features.progress)
     report = extract(raw, extractors, store, chunk=cfg.features.chunk, progress=cfg.features.progress)
+    print(f"features of {raw.name}: {report.summary()} (store {store.root})", file=sys.stderr)
     if report.failed:
         print(
             f"warning: {report.failed} utterances of {raw.name} could not be extracted for some modality; "

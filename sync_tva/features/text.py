@@ -15,14 +15,14 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 from huggingface_hub import constants as hf_constants
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, AutoTokenizer, BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 from ..config import TextFeaturesConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..records import RawUtterance
 from .base import ExtractionFailure, Extractor, NodeFeatures, weights_digest
 
-__all__ = ["TextExtractor", "load_text_encoder"]
+__all__ = ["TextExtractor", "dialogue_contexts", "load_text_encoder", "tokenize_utterances"]
 
 
 def load_text_encoder(name: str) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
@@ -71,6 +71,48 @@ def _missing_model(name: str, exc: Exception) -> ConfigError:
     )
 
 
+def dialogue_contexts(utts: list[RawUtterance], turns: int) -> list[str]:
+    """The ``turns`` turns before each utterance in its dialogue, as ``"speaker: text"`` joined by spaces.
+
+    Records are taken to be in turn order within a dialogue (as every reader gives them); the
+    first turn of a dialogue gets ``""``. Fine-tuning and extraction both build context here.
+    """
+    past: dict[str, list[str]] = {}
+    out = []
+    for u in utts:
+        turns_before = past.setdefault(u.dialogue, [])
+        out.append(" ".join(turns_before[-turns:]) if turns else "")
+        turns_before.append(f"{u.speaker}: {u.text}")
+    return out
+
+
+def tokenize_utterances(
+    tokenizer: PreTrainedTokenizerBase, texts: list[str], contexts: list[str] | None, max_length: int
+) -> tuple[BatchEncoding, torch.Tensor]:
+    """Model inputs for ``texts`` (after ``contexts`` as a first segment when given) and the mask of each text's own tokens.
+
+    Shapes: every input ``[B, L]``; the mask ``[B, L]`` bool, special tokens, context and padding
+    excluded (all False for an empty transcript).
+    """
+    pair = contexts is not None
+    if pair and not tokenizer.is_fast:
+        raise ConfigError(f"context turns need a fast tokenizer (sequence ids); {type(tokenizer).__name__} is not")
+    enc = tokenizer(
+        contexts if pair else texts,
+        texts if pair else None,
+        padding=True,
+        truncation=True,  # longest first: a long context is cut before the utterance
+        max_length=max_length,
+        return_tensors="pt",
+        return_special_tokens_mask=True,
+    )
+    own = enc["attention_mask"].bool() & ~enc.pop("special_tokens_mask").bool()
+    if pair:  # the utterance is the second segment
+        segment = [[s == 1 for s in enc.sequence_ids(b)] for b in range(len(texts))]
+        own &= torch.tensor(segment, dtype=torch.bool).reshape(own.shape)
+    return enc, own
+
+
 def group_rows(x: np.ndarray, max_nodes: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Average contiguous rows of ``x`` into at most ``max_nodes`` groups; returns the groups and row indices."""
     if max_nodes <= 0 or len(x) <= max_nodes:
@@ -85,20 +127,35 @@ class TextExtractor(Extractor):
 
     Shapes: ``nodes="tokens"`` gives ``[min(n_tokens, max_nodes), hidden]``;
     ``nodes="utterance"`` gives ``[1, hidden]`` (mean over tokens).
+
+    ``finetuned`` is a folder written by :mod:`.finetune` (the encoder is loaded from it and its
+    name, which holds the request's key, enters the fingerprint). With ``cfg.context_turns > 0``
+    the previous turns go first (call :meth:`set_dialogue` with the split before extracting it);
+    the nodes stay the utterance's own tokens.
     """
 
     modality = "text"
 
-    def __init__(self, cfg: TextFeaturesConfig, device: torch.device) -> None:
+    def __init__(self, cfg: TextFeaturesConfig, device: torch.device, finetuned: Path | None = None) -> None:
         self.cfg = cfg
         self.device = device
-        self.tokenizer, self.model = load_text_encoder(cfg.model)
+        self.finetuned = finetuned
+        self.tokenizer, self.model = load_text_encoder(str(finetuned) if finetuned is not None else cfg.model)
         self.model.eval().to(device)
         self.dim = int(self.model.config.hidden_size)
         self._digest = weights_digest(self.model)
+        self._contexts: dict[str, str] = {}
+
+    def set_dialogue(self, utts: list[RawUtterance]) -> None:
+        """Remember the context of every utterance of one split (a no-op without context turns)."""
+        if self.cfg.context_turns:
+            self._contexts = dict(zip((u.uid for u in utts), dialogue_contexts(utts, self.cfg.context_turns)))
 
     def describe(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {"context_turns": self.cfg.context_turns} if self.cfg.context_turns else {}
+        if self.finetuned is not None:
+            extra["finetuned"] = self.finetuned.name  # text-<key of the fine-tuning request>
+        return extra | {
             "extractor": "text",
             "model_class": type(self.model).__name__,
             "model": Path(self.cfg.model).name if Path(self.cfg.model).expanduser().is_dir() else self.cfg.model,
@@ -111,22 +168,16 @@ class TextExtractor(Extractor):
 
     @torch.no_grad()
     def extract(self, utts: list[RawUtterance]) -> list[NodeFeatures | ExtractionFailure]:
-        enc = self.tokenizer(
-            [u.text for u in utts],
-            padding=True,
-            truncation=True,
-            max_length=self.cfg.max_length,
-            return_tensors="pt",
-            return_special_tokens_mask=True,
-        )
-        special = enc.pop("special_tokens_mask").bool()
+        contexts = [self._context(u) for u in utts] if self.cfg.context_turns else None
+        enc, own = tokenize_utterances(self.tokenizer, [u.text for u in utts], contexts, self.cfg.max_length)
         states = self.model(**{k: v.to(self.device) for k, v in enc.items()}).last_hidden_state  # [B, L, H]
         states = states.float().cpu().numpy()
         out: list[NodeFeatures | ExtractionFailure] = []
         for b in range(len(utts)):
-            keep = (enc["attention_mask"][b].bool() & ~special[b]).numpy()
-            if not keep.any():  # empty transcript: the sentence token stands for the utterance
-                keep = enc["attention_mask"][b].bool().numpy() & (np.arange(keep.size) == 0)
+            keep = own[b].numpy()
+            if not keep.any() or not utts[b].text.strip():  # empty transcript: no text nodes, never an invented one; counted at training
+                out.append(NodeFeatures(np.zeros((0, self.dim), np.float32)))
+                continue
             rows = states[b][keep]  # [n_tokens, H]
             pieces = self.tokenizer.convert_ids_to_tokens(enc["input_ids"][b][torch.from_numpy(keep)].tolist())
             if self.cfg.nodes == "utterance":
@@ -136,3 +187,8 @@ class TextExtractor(Extractor):
             labels = [self.tokenizer.convert_tokens_to_string([pieces[j] for j in i]).strip() for i in idx]
             out.append(NodeFeatures(np.ascontiguousarray(grouped, dtype=np.float32), tokens=labels))
         return out
+
+    def _context(self, utt: RawUtterance) -> str:
+        if utt.uid not in self._contexts:
+            raise DataError(f"utterance {utt.uid!r} ({utt.source}): no dialogue context; call set_dialogue with its split first")
+        return self._contexts[utt.uid]

@@ -1,4 +1,10 @@
-"""Mini-batches of utterances as batched heterographs, in a seeded order."""
+"""Mini-batches of utterances as batched heterographs, in a seeded order.
+
+Batches are planned over *units*: a unit is a list of utterance indices that must stay
+together in one batch (one utterance for the per-utterance model, a whole dialogue for a
+context model). A planned batch can be split across the ranks of a distributed run
+(``shard``) by whole units, so every rank sees whole dialogues.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +14,66 @@ from typing import Iterator, Sequence
 import torch
 from dgl import DGLHeteroGraph
 
-from ..records import Utterance
+from ..records import Utterance, dialogue_units
 from .builder import UtteranceGraphBuilder
+from .dialogue import DialogueGraphBuilder
 
-__all__ = ["Batch", "iterate_batches"]
+__all__ = ["Batch", "Unit", "single_units", "plan_batches", "shard_units", "iterate_batches", "make_batch"]
+
+Unit = list[int]  # indices into the utterance list that stay in one batch
 
 
 @dataclass
 class Batch:
-    """A batched heterograph with its labels [B] and utterance ids, in the same order."""
+    """A batched heterograph with its labels [B] and utterance ids, in the same order.
+
+    ``dialogue`` is the batch's context graph (node ``i`` is utterance ``i``) for models that
+    read the conversation, None for the per-utterance model.
+    """
 
     graph: DGLHeteroGraph
     labels: torch.Tensor
     uids: list[str]
+    dialogue: DGLHeteroGraph | None = None
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(self.graph.to(device), self.labels.to(device), self.uids)
+        dialogue = self.dialogue.to(device) if self.dialogue is not None else None
+        return Batch(self.graph.to(device), self.labels.to(device), self.uids, dialogue)
+
+
+def single_units(n: int) -> list[Unit]:
+    """One unit per utterance: the per-utterance model's batching."""
+    return [[i] for i in range(n)]
+
+
+def plan_batches(units: Sequence[Unit], batch_size: int, *, shuffle_seed: int | None = None) -> list[list[Unit]]:
+    """Units in a seeded order (None keeps the given order), packed into batches of at most ``batch_size`` utterances.
+
+    A unit larger than ``batch_size`` gets a batch of its own; with one-utterance units every
+    batch but the last has exactly ``batch_size`` utterances.
+    """
+    order = list(range(len(units)))
+    if shuffle_seed is not None:
+        order = torch.randperm(len(units), generator=torch.Generator().manual_seed(shuffle_seed)).tolist()
+    batches: list[list[Unit]] = []
+    current: list[Unit] = []
+    size = 0
+    for i in order:
+        unit = units[i]
+        if current and size + len(unit) > batch_size:
+            batches.append(current)
+            current, size = [], 0
+        current.append(unit)
+        size += len(unit)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def shard_units(batch: list[Unit], rank: int, world_size: int) -> list[Unit]:
+    """Rank ``rank``'s contiguous share of one planned batch (whole units; may be empty)."""
+    bounds = [round(k * len(batch) / world_size) for k in range(world_size + 1)]
+    return batch[bounds[rank] : bounds[rank + 1]]
 
 
 def iterate_batches(
@@ -32,13 +82,40 @@ def iterate_batches(
     batch_size: int,
     *,
     shuffle_seed: int | None = None,
+    units: Sequence[Unit] | None = None,
+    shard: tuple[int, int] | None = None,
+    context: DialogueGraphBuilder | None = None,
 ) -> Iterator[Batch]:
-    """Yield batches; ``shuffle_seed`` fixes a permutation (None keeps the given order)."""
-    order = list(range(len(utterances)))
-    if shuffle_seed is not None:
-        order = torch.randperm(len(utterances), generator=torch.Generator().manual_seed(shuffle_seed)).tolist()
-    for start in range(0, len(order), batch_size):
-        chosen = [utterances[i] for i in order[start : start + batch_size]]
-        graph = builder.build_batch([u.features for u in chosen])
-        labels = torch.tensor([u.label for u in chosen], dtype=torch.long)
-        yield Batch(graph=graph, labels=labels, uids=[u.uid for u in chosen])
+    """Yield batches in the order :func:`plan_batches` fixes; ``units`` default to one per utterance.
+
+    With ``context`` (a context model's batching) ``units`` default to whole dialogues
+    (:func:`~sync_tva.records.dialogue_units`) and every batch carries its context graph.
+
+    With ``shard=(rank, world_size)`` each planned batch yields only this rank's share (an empty
+    share yields nothing), so ranks step through the same sequence of global batches.
+    """
+    if units is None:
+        units = dialogue_units(utterances) if context is not None else single_units(len(utterances))
+    plan = plan_batches(units, batch_size, shuffle_seed=shuffle_seed)
+    for planned in plan:
+        own = shard_units(planned, *shard) if shard is not None else planned
+        chosen = [utterances[i] for unit in own for i in unit]
+        if not chosen:
+            continue
+        yield make_batch(chosen, builder, context=context)
+
+
+def make_batch(
+    utterances: Sequence[Utterance], builder: UtteranceGraphBuilder, *, context: DialogueGraphBuilder | None = None
+) -> Batch:
+    """One batch of ``utterances`` in the given order; with ``context``, also their context graph.
+
+    The context graph joins the utterances of each dialogue as listed (runs of one dialogue id,
+    see :func:`~sync_tva.records.dialogue_units`); no edge crosses dialogues.
+    """
+    graph = builder.build_batch([u.features for u in utterances])
+    labels = torch.tensor([u.label for u in utterances], dtype=torch.long)
+    dialogue = None
+    if context is not None:
+        dialogue = context.build_batch([[utterances[i].speaker for i in unit] for unit in dialogue_units(utterances)])
+    return Batch(graph=graph, labels=labels, uids=[u.uid for u in utterances], dialogue=dialogue)

@@ -1,6 +1,8 @@
 """Sync-TVA building blocks, one per paper component, the full model, and the model registry."""
 
 from .caf import CAF, CAFAttention
+from .context import ContextAttentionMaps, SyncTVAContext
+from .fused_gat import FusedHeteroGATLayer
 from .hetero_gat import GATAttention, HeteroGAT, HeteroGATLayer
 from .msde import MSDE, MSDEAttention, Projection
 from .normalization import InputNormalizer
@@ -14,6 +16,7 @@ __all__ = [
     "Projection",
     "GATAttention",
     "HeteroGATLayer",
+    "FusedHeteroGATLayer",
     "HeteroGAT",
     "AttentionPooling",
     "InputNormalizer",
@@ -22,6 +25,8 @@ __all__ = [
     "SyncTVA",
     "SyncTVAOutput",
     "AttentionMaps",
+    "SyncTVAContext",
+    "ContextAttentionMaps",
     "build_model",
     "list_models",
     "register_model",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .segments import pad_segments
+from .segments import Padded, pad_segments
 
 __all__ = ["CAF", "CAFAttention"]
 
@@ -59,13 +59,13 @@ class CAF(nn.Module):
         self.gate = nn.Linear(hidden, 1, bias=False) if multi else None
         self.dropout = nn.Dropout(dropout)
 
-    def _attend(self, m: str, summaries, nodes, counts, keep: bool) -> tuple[torch.Tensor, torch.Tensor | None, list]:
-        """Modality ``m``'s summary attending to the other modalities' nodes: [B, hidden]."""
+    def _attend(self, m: str, summaries, padded: dict[str, Padded], keep: bool) -> tuple[torch.Tensor, torch.Tensor | None, list]:
+        """Modality ``m``'s summary attending to the other modalities' (padded) nodes: [B, hidden]."""
         others = [o for o in self.modalities if o != m]
         query = summaries[m]
         if not others:
             return torch.zeros_like(query), None, []
-        blocks = [pad_segments(nodes[o], counts[o]) for o in others]
+        blocks = [padded[o] for o in others]
         keys = torch.cat([b.values for b in blocks], dim=1)  # [B, L_total, hidden]
         mask = torch.cat([b.mask for b in blocks], dim=1)  # [B, L_total]
         layout = [(o, b.values.shape[1]) for o, b in zip(others, blocks)]
@@ -96,8 +96,10 @@ class CAF(nn.Module):
         return_attention: bool = False,
     ) -> tuple[torch.Tensor, CAFAttention | None]:
         fused_parts, cross, layouts = [], {}, {}
+        # Each modality is padded once and serves as keys for every other modality.
+        padded = {m: pad_segments(nodes[m], counts[m]) for m in self.modalities} if len(self.modalities) > 1 else {}
         for m in self.modalities:
-            attended, weights, layout = self._attend(m, summaries, nodes, counts, return_attention)
+            attended, weights, layout = self._attend(m, summaries, padded, return_attention)
             fused_parts.append(self.norm[m](summaries[m] + self.dropout(attended)))
             if weights is not None:
                 cross[m], layouts[m] = weights, layout

@@ -12,6 +12,8 @@ it returns each relation's attention as a value.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from dgl import DGLHeteroGraph
 from dgl.nn import GATConv
@@ -19,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..graphs.schema import GraphSchema
+from .fused_gat import FusedHeteroGATLayer
 
 __all__ = ["HeteroGATLayer", "HeteroGAT", "GATAttention", "CanonicalEType"]
 
@@ -96,26 +99,46 @@ class HeteroGATLayer(nn.Module):
 
 
 class HeteroGAT(nn.Module):
-    """A stack of :class:`HeteroGATLayer`; ``num_layers=0`` is the identity.
+    """A stack of GAT layers; ``num_layers=0`` is the identity.
+
+    ``impl`` picks the layer: ``fused`` (:class:`~sync_tva.models.fused_gat.FusedHeteroGATLayer`,
+    all relations in one pass) or ``per_relation`` (:class:`HeteroGATLayer`, the readable
+    reference); both compute the same function and share parameter names.
 
     Shapes: ``h[t]`` [N_t, hidden] -> same shapes; with ``return_attention`` also one
     ``{etype: [E, heads, 1]}`` per layer.
     """
 
-    def __init__(self, schema: GraphSchema, hidden: int, num_layers: int, *, num_heads: int = 4, dropout: float = 0.1, attn_dropout: float = 0.0):
+    def __init__(
+        self,
+        schema: GraphSchema,
+        hidden: int,
+        num_layers: int,
+        *,
+        num_heads: int = 4,
+        dropout: float = 0.1,
+        attn_dropout: float = 0.0,
+        impl: Literal["fused", "per_relation"] = "fused",
+    ):
         super().__init__()
+        layers = {"fused": FusedHeteroGATLayer, "per_relation": HeteroGATLayer}
+        if impl not in layers:
+            raise ValueError(f"unknown GAT implementation {impl!r}; choose from {sorted(layers)}")
         # A schema without edge types (one modality) has nothing to attend over.
         n = num_layers if schema.edges else 0
         self.layers = nn.ModuleList(
-            HeteroGATLayer(schema, hidden, num_heads=num_heads, dropout=dropout, attn_dropout=attn_dropout) for _ in range(n)
+            layers[impl](schema, hidden, num_heads=num_heads, dropout=dropout, attn_dropout=attn_dropout) for _ in range(n)
         )
+        self.impl = impl
 
     def forward(
         self, g: DGLHeteroGraph, h: dict[str, torch.Tensor], *, return_attention: bool = False
     ) -> tuple[dict[str, torch.Tensor], list[GATAttention]]:
         per_layer: list[GATAttention] = []
+        # Fused layers share one layout of the batch's relations, built once per forward.
+        shared = {"plan": self.layers[0].plan(g)} if self.impl == "fused" and len(self.layers) else {}
         for layer in self.layers:
-            h, attention = layer(g, h, return_attention=return_attention)
+            h, attention = layer(g, h, return_attention=return_attention, **shared)
             if attention is not None:
                 per_layer.append(attention)
         return h, per_layer

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dgl
 import torch
 from dgl import DGLHeteroGraph
 from torch import nn
+
+from .segments import segment_softmax, segment_sum
 
 __all__ = ["AttentionPooling"]
 
@@ -26,9 +27,8 @@ class AttentionPooling(nn.Module):
         self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1, bias=False))
 
     def forward(self, g: DGLHeteroGraph, h: torch.Tensor, ntype: str) -> tuple[torch.Tensor, torch.Tensor]:
-        with g.local_scope():
-            g.nodes[ntype].data["h"] = h
-            g.nodes[ntype].data["s"] = self.score(h)
-            weights = dgl.softmax_nodes(g, "s", ntype=ntype)  # [N_t, 1], sums to 1 per utterance
-            g.nodes[ntype].data["w"] = weights
-            return dgl.sum_nodes(g, "h", weight="w", ntype=ntype), weights  # [B, hidden], [N_t, 1]
+        # Segment ops on the batch's node counts: the same readout as dgl.softmax_nodes and
+        # dgl.sum_nodes without their frame bookkeeping, which cost more than the arithmetic.
+        counts = g.batch_num_nodes(ntype)
+        weights = segment_softmax(self.score(h), counts)  # [N_t, 1], sums to 1 per utterance
+        return segment_sum(weights * h, counts), weights  # [B, hidden], [N_t, 1]

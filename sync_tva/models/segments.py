@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Padded", "pad_segments", "segment_mean", "segment_ids", "segment_starts"]
+__all__ = ["Padded", "pad_segments", "segment_mean", "segment_sum", "segment_softmax", "segment_ids", "segment_starts"]
 
 
 @dataclass
@@ -54,7 +54,23 @@ def pad_segments(x: torch.Tensor, counts: torch.Tensor) -> Padded:
     return Padded(values=values, mask=mask, graph=graph, position=position)
 
 
+def segment_sum(x: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """``[B, ...]`` sum of each utterance's rows of ``x`` [N, ...]; zero for an utterance with none."""
+    return x.new_zeros(counts.numel(), *x.shape[1:]).index_add_(0, segment_ids(counts), x)
+
+
 def segment_mean(x: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """``[B, D]`` mean of each utterance's rows of ``x`` [N, D]; zero for an utterance with none."""
-    sums = x.new_zeros(counts.numel(), x.shape[1]).index_add_(0, segment_ids(counts), x)
-    return sums / counts.clamp(min=1).unsqueeze(1).to(x.dtype)
+    return segment_sum(x, counts) / counts.clamp(min=1).unsqueeze(1).to(x.dtype)
+
+
+def segment_softmax(x: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """``[N, ...]`` softmax of ``x`` over each utterance's rows, column by column.
+
+    The per-utterance maximum is subtracted for stability (detached: softmax ignores a shift).
+    """
+    ids = segment_ids(counts)
+    index = ids.view(-1, *[1] * (x.dim() - 1)).expand_as(x)
+    top = x.new_full((counts.numel(), *x.shape[1:]), float("-inf")).scatter_reduce_(0, index, x.detach(), "amax")
+    e = torch.exp(x - top[ids])
+    return e / segment_sum(e, counts)[ids]

@@ -13,6 +13,7 @@ from ..graphs.schema import GraphSchema
 from .caf import CAF, CAFAttention
 from .hetero_gat import HeteroGAT
 from .msde import MSDE, Projection
+from .normalization import InputNormalizer
 from .pooling import AttentionPooling
 from .registry import register_model
 
@@ -55,6 +56,7 @@ class SyncTVA(nn.Module):
 
         schema = load_schema("utterance")
         model = SyncTVA(schema, {"text": 48, "audio": 32, "visual": 48}, n_classes=7, cfg=ModelConfig())
+        model.normalizer.fit(u.features for u in train_utterances)  # model.normalize=none needs no fit
         out = model(builder.build_batch(batch_features))
     """
 
@@ -67,23 +69,28 @@ class SyncTVA(nn.Module):
         self.schema, self.cfg = schema, cfg
         self.modalities = list(schema.node_types)
         d = cfg.hidden
+        self.normalizer = InputNormalizer(self.modalities, in_dims, mode=cfg.normalize)  # fitted on train by build_experiment
         self.enhance = nn.ModuleDict(
             {
                 m: MSDE(in_dims[m], d, num_heads=cfg.msde_heads, dropout=cfg.dropout) if cfg.msde else Projection(in_dims[m], d)
                 for m in self.modalities
             }
         )
-        self.gat = HeteroGAT(schema, d, cfg.gat_layers, num_heads=cfg.gat_heads, dropout=cfg.dropout, attn_dropout=cfg.attn_dropout)
+        self.gat = HeteroGAT(
+            schema, d, cfg.gat_layers, num_heads=cfg.gat_heads, dropout=cfg.dropout, attn_dropout=cfg.attn_dropout, impl=cfg.gat_impl
+        )
         self.pool = nn.ModuleDict({m: AttentionPooling(d) for m in self.modalities})
         self.caf = CAF(self.modalities, d, num_heads=cfg.caf_heads, dropout=cfg.dropout) if cfg.caf else None
         fused_dim = d if cfg.caf else d * len(self.modalities)  # CAF off: concatenation
         self.classifier = nn.Sequential(nn.Linear(fused_dim, d), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(d, n_classes))
 
-    def forward(self, g: DGLHeteroGraph, *, return_attention: bool = False) -> SyncTVAOutput:
+    def forward(self, g: DGLHeteroGraph, *, dialogue: DGLHeteroGraph | None = None, return_attention: bool = False) -> SyncTVAOutput:
+        """``dialogue`` (the batch's context graph) is accepted and ignored: every model is called alike."""
         counts = {m: g.batch_num_nodes(m) for m in self.modalities}
         h, msde = {}, {}
         for m in self.modalities:
-            h[m], msde[m] = self.enhance[m](g.nodes[m].data["feat"], counts[m], return_attention=return_attention)
+            x = self.normalizer(m, g.nodes[m].data["feat"])  # [N_m, in_dims[m]], standardised per feature
+            h[m], msde[m] = self.enhance[m](x, counts[m], return_attention=return_attention)
         h, gat = self.gat(g, h, return_attention=return_attention)
         summaries, pooling = {}, {}
         for m in self.modalities:

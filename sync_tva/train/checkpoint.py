@@ -43,6 +43,8 @@ def save_checkpoint(
             "state": asdict(state),
             "config": config,
             "rng": torch.get_rng_state(),
+            # This process's current GPU (cuda:LOCAL_RANK under torchrun); None where CUDA was never used.
+            "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,
             **extra,
         },
     )
@@ -71,7 +73,7 @@ def _config_differences(old: dict, new: dict, prefix: tuple = ()) -> list[str]:
 
 
 def restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: dict) -> TrainState:
-    """Load ``path`` into the model and optimiser, restore the RNG, and return the loop state."""
+    """Load ``path`` into the model and optimiser, restore the RNG (CPU, and CUDA when both sides have it), and return the loop state."""
     ckpt = load_checkpoint(path)
     diffs = _config_differences(ckpt["config"], config)
     if diffs:
@@ -82,4 +84,6 @@ def restore(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, conf
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     torch.set_rng_state(ckpt["rng"])
+    if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(ckpt["cuda_rng"])
     return TrainState(**ckpt["state"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -13,10 +14,11 @@ from ..errors import ConfigError, DataError
 from ..features import load_dataset
 from ..graphs import GraphSchema, get_builder, load_schema
 from ..graphs.builder import UtteranceGraphBuilder
-from ..models import build_model
-from ..records import DatasetSplits
+from ..graphs.dialogue import DialogueGraphBuilder
+from ..models import InputNormalizer, build_model
+from ..records import SPLITS, DatasetSplits, Utterance
 
-__all__ = ["Experiment", "build_experiment", "seed_everything", "checkpoint_extra"]
+__all__ = ["Experiment", "build_experiment", "seed_everything", "checkpoint_extra", "context_builder"]
 
 
 @dataclass
@@ -64,7 +66,46 @@ def _check_modalities(cfg: Config, data: DatasetSplits) -> dict[str, int]:
         )
     chosen = {m: dims[m] for m in cfg.model.modalities}
     _check_widths(data, chosen)
+    _check_coverage(cfg.model.modalities, data)
     return chosen
+
+
+MOSTLY_MISSING = 0.5  # a modality with no nodes in more than this share of training utterances is an error
+
+
+def _no_nodes(utts: list[Utterance], modality: str) -> int:
+    """How many of ``utts`` have no ``modality`` node (empty transcript, failed or absent media)."""
+    return sum(1 for u in utts if modality not in u.features or len(u.features[modality]) == 0)
+
+
+def _check_coverage(modalities: list[str], data: DatasetSplits) -> None:
+    """A modality missing from most training utterances is a DataError naming the modalities to use; fewer, a counted warning."""
+    n_train = max(len(data.train), 1)
+    share = {m: _no_nodes(data.train, m) / n_train for m in modalities}
+    lacking = [m for m in modalities if share[m] > MOSTLY_MISSING]
+    if lacking:
+        usable = [m for m in modalities if m not in lacking]
+        fix = f"set model.modalities=[{','.join(usable)}]" if usable else "check data.root and data.media"
+        counts = ", ".join(f"{m} in {share[m]:.0%}" for m in lacking)
+        raise DataError(
+            f"data set {data.name!r}: {len(data.train)} training utterances, of which those with no nodes: {counts} "
+            f"(more than {MOSTLY_MISSING:.0%}): the data lacks that modality; {fix}"
+        )
+    for m in modalities:
+        counts = {s: _no_nodes(data.split(s), m) for s in SPLITS}
+        if any(counts.values()):
+            where = ", ".join(f"{n} of {len(data.split(s))} {s}" for s, n in counts.items())
+            print(f"warning: data set {data.name!r}: {where} utterances have no {m} nodes "
+                  "(empty transcript or failed media); they train and predict without them", file=sys.stderr)
+
+
+def _check_labels(data: DatasetSplits) -> None:
+    """Name the labels that no training utterance carries: the model can hardly predict them."""
+    seen = {u.label for u in data.train}
+    unseen = [name for i, name in enumerate(data.labels) if i not in seen]
+    if unseen and data.train:
+        print(f"warning: data set {data.name!r}: labels {unseen} have no training example; "
+              "the model will hardly ever predict them", file=sys.stderr)
 
 
 def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experiment:
@@ -73,12 +114,25 @@ def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experime
         torch.set_num_threads(cfg.train.num_threads)
     data = data if data is not None else load_dataset(cfg)
     dims = _check_modalities(cfg, data)
+    _check_labels(data)
     schema = load_schema(cfg.graph.schema).restrict(cfg.model.modalities)
     builder = get_builder(cfg.graph.builder)(schema, dims)
     seed_everything(cfg.seed)
     model = build_model(schema, dims, len(data.labels), cfg.model)
+    for module in model.modules():
+        if isinstance(module, InputNormalizer):
+            module.fit(u.features for u in data.train)  # statistics of the training split only
     device = resolve_device(cfg.train.device, "train.device")
     return Experiment(cfg=cfg, data=data, schema=schema, builder=builder, model=model.to(device), device=device)
+
+
+def context_builder(model: nn.Module) -> DialogueGraphBuilder | None:
+    """How a model is batched, decided in this one place: a registered model whose class says
+    ``needs_dialogue`` gets whole dialogues and their context graph (built from its resolved
+    dialogue schema); any other model gets per-utterance batches (None). Pass the bare model, not a DDP wrapper."""
+    if getattr(type(model), "needs_dialogue", False):
+        return DialogueGraphBuilder(model.context_schema)
+    return None
 
 
 def checkpoint_extra(exp: Experiment) -> dict:

@@ -44,8 +44,11 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]
     return fig
 
 
-def plot_curves(history: Sequence[dict]) -> plt.Figure:
-    """Training loss and dev scores per epoch."""
+def plot_curves(history: Sequence[dict], best_key: str = "dev_weighted_f1") -> plt.Figure:
+    """Training loss and dev scores per epoch, with the best epoch marked on both panels.
+
+    The best epoch is the first with the highest ``best_key``, the rule by which ``fit`` keeps ``best.pt``.
+    """
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     left.plot(epochs, [h["train_loss"] for h in history], marker="o", ms=3)
@@ -53,7 +56,11 @@ def plot_curves(history: Sequence[dict]) -> plt.Figure:
     for key in ("dev_accuracy", "dev_weighted_f1", "dev_macro_f1"):
         right.plot(epochs, [h[key] for h in history], marker="o", ms=3, label=key.removeprefix("dev_"))
     right.set(xlabel="epoch", ylabel="dev score", ylim=(0, 1))
-    right.legend()
+    if history:
+        best = max(history, key=lambda h: h[best_key])  # max() keeps the first of equal scores, as fit does
+        for ax in (left, right):
+            ax.axvline(best["epoch"], color="0.4", linestyle="--", linewidth=1, label=f"best epoch {best['epoch']}")
+    right.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

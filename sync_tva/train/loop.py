@@ -3,6 +3,11 @@
 ``fit`` checkpoints after every epoch (``last.pt``) and on every improvement of the dev
 weighted F1 (``best.pt``), stops early after ``train.patience`` epochs without one, and
 resumes from ``last.pt`` when the run directory already has it.
+
+Under ``torchrun`` (a :class:`DistContext` with several ranks) the model trains in
+DistributedDataParallel: every rank steps through the same seeded plan of global batches and
+trains on its share of each; rank 0 alone evaluates dev (and tells the others the result),
+writes checkpoints and logs.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import config_to_dict
-from ..graphs import UtteranceGraphBuilder, iterate_batches
+from ..graphs import UtteranceGraphBuilder, iterate_batches, plan_batches, shard_units, single_units
 from ..io import write_yaml
-from ..records import Utterance
+from ..records import Utterance, dialogue_units
 from .checkpoint import TrainState, load_checkpoint, restore, save_checkpoint
-from .experiment import Experiment, checkpoint_extra
+from .distributed import LOCAL, DistContext, loss_normaliser, touch_all, wrap_model
+from .experiment import Experiment, checkpoint_extra, context_builder
 from .logging import RunLogger
 from .losses import make_loss
 from .metrics import Metrics, compute_metrics
@@ -28,24 +34,44 @@ from .metrics import Metrics, compute_metrics
 __all__ = ["train_one_epoch", "collect_logits", "evaluate", "fit", "Logits"]
 
 
-def train_one_epoch(exp: Experiment, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, epoch: int) -> float:
-    """One pass over the training split in an order fixed by (seed, epoch); returns the mean loss."""
+def train_one_epoch(
+    exp: Experiment, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, epoch: int, *, model: nn.Module | None = None, dist: DistContext = LOCAL
+) -> float:
+    """One pass over the training split in an order fixed by (seed, epoch); returns the mean loss.
+
+    ``model`` is ``exp.model`` or its DDP wrapper. Each rank weights its mean loss by its share
+    of the global batch's normaliser times the world size (DDP averages gradients), so the
+    update equals the single-process update on the global batch. A rank whose share is empty
+    runs a borrowed unit with weight 0: it must still join the gradient all-reduce.
+    """
     cfg = exp.cfg.train
-    exp.model.train()
-    total, seen = 0.0, 0
-    batches = iterate_batches(exp.data.train, exp.builder, cfg.batch_size, shuffle_seed=exp.cfg.seed * 100_003 + epoch)
-    n_batches = -(-len(exp.data.train) // cfg.batch_size)
-    for batch in tqdm(batches, total=n_batches, desc=f"epoch {epoch}", leave=False, unit="batch"):
-        batch = batch.to(exp.device)
-        loss = loss_fn(exp.model(batch.graph).logits, batch.labels)
+    model = model if model is not None else exp.model
+    model.train()
+    seed = exp.cfg.seed * 100_003 + epoch
+    context = context_builder(exp.model)  # a context model trains on whole dialogues
+    units = dialogue_units(exp.data.train) if context is not None else single_units(len(exp.data.train))
+    plan = plan_batches(units, cfg.batch_size, shuffle_seed=seed)
+    own = iterate_batches(exp.data.train, exp.builder, cfg.batch_size, shuffle_seed=seed, units=units, shard=dist.shard, context=context)
+    total = 0.0
+    for planned in tqdm(plan, desc=f"epoch {epoch}", leave=False, unit="batch", disable=not dist.is_main):
+        mine = shard_units(planned, dist.rank, dist.world_size)
+        if mine:
+            batch = next(own).to(exp.device)
+        else:  # this rank's share is empty
+            batch = next(iterate_batches(exp.data.train, exp.builder, cfg.batch_size, units=planned[:1], context=context)).to(exp.device)
+        everyone = torch.tensor([exp.data.train[i].label for unit in planned for i in unit], device=exp.device)
+        share = loss_normaliser(loss_fn, batch.labels) / loss_normaliser(loss_fn, everyone) if mine else torch.zeros((), device=exp.device)
+        loss = loss_fn(model(batch.graph, dialogue=batch.dialogue).logits, batch.labels)
+        scaled = loss * (share * dist.world_size)
+        if dist.is_distributed:
+            scaled = scaled + touch_all(exp.model)  # every parameter in every rank's graph: see wrap_model
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaled.backward()
         if cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(exp.model.parameters(), cfg.grad_clip)
         optimizer.step()
-        total += float(loss) * len(batch.uids)
-        seen += len(batch.uids)
-    return total / max(seen, 1)
+        total += float(loss * share) * len(everyone)
+    return dist.all_reduce_sum([total])[0] / max(len(exp.data.train), 1)
 
 
 @dataclass
@@ -64,8 +90,9 @@ def collect_logits(model: nn.Module, builder: UtteranceGraphBuilder, utterances:
     model.eval()
     uids, y_true, logits = [], [], []
     try:
-        for batch in iterate_batches(utterances, builder, batch_size):
-            logits.append(model(batch.to(device).graph).logits.cpu())
+        for batch in iterate_batches(utterances, builder, batch_size, context=context_builder(model)):  # input order kept
+            batch = batch.to(device)
+            logits.append(model(batch.graph, dialogue=batch.dialogue).logits.cpu())
             uids += batch.uids
             y_true += batch.labels.tolist()
     finally:
@@ -81,10 +108,12 @@ def evaluate(exp: Experiment, utterances: Sequence[Utterance]) -> Metrics:
     return compute_metrics(out.y_true, y_pred, exp.data.labels)
 
 
-def fit(exp: Experiment, out: Path, logger: RunLogger) -> TrainState:
+def fit(exp: Experiment, out: Path, logger: RunLogger | None, dist: DistContext = LOCAL) -> TrainState:
     """Train with early stopping on dev weighted F1; leave the best weights loaded in ``exp.model``.
 
     Writes ``OUT/config.yaml`` once the run is known to start afresh or to resume the same config.
+    Under DDP every rank resumes from ``last.pt``; only rank 0 (which gets the ``logger``; the
+    others get None) evaluates, writes and ends with the best weights loaded.
     """
     cfg = exp.cfg.train
     ckpt_dir = out / "checkpoints"
@@ -95,14 +124,20 @@ def fit(exp: Experiment, out: Path, logger: RunLogger) -> TrainState:
     state = TrainState()
     if cfg.resume and (ckpt_dir / "last.pt").is_file():
         state = restore(ckpt_dir / "last.pt", exp.model, optimizer, config)
-        logger.info(f"resumed from {ckpt_dir / 'last.pt'} after epoch {state.epoch}")
-    write_yaml(out / "config.yaml", config)  # only now: a refused resume must not overwrite the run's config
-    epochs = tqdm(range(state.epoch + 1, cfg.epochs + 1), desc="training", unit="epoch", initial=state.epoch, total=cfg.epochs)
+        if dist.is_main:
+            logger.info(f"resumed from {ckpt_dir / 'last.pt'} after epoch {state.epoch}")
+    if dist.is_main:
+        write_yaml(out / "config.yaml", config)  # only now: a refused resume must not overwrite the run's config
+    model = wrap_model(exp.model, dist)  # after restoring: DDP starts every rank from rank 0's weights
+    epochs = tqdm(range(state.epoch + 1, cfg.epochs + 1), desc="training", unit="epoch", initial=state.epoch, total=cfg.epochs, disable=not dist.is_main)
     for epoch in epochs:
         if state.stale_epochs >= cfg.patience:
             break
-        train_loss = train_one_epoch(exp, loss_fn, optimizer, epoch)
-        dev = evaluate(exp, exp.data.dev)
+        train_loss = train_one_epoch(exp, loss_fn, optimizer, epoch, model=model, dist=dist)
+        # Rank 0 evaluates the whole dev set once and tells the others: dev is small next to an
+        # epoch of training, the metrics are exactly the single-process ones, and every rank then
+        # takes the same early-stopping decision.
+        dev = dist.broadcast(evaluate(exp, exp.data.dev) if dist.is_main else None)
         improved = dev.weighted_f1 > state.best_metric
         state.epoch = epoch
         state.stale_epochs = 0 if improved else state.stale_epochs + 1
@@ -110,12 +145,15 @@ def fit(exp: Experiment, out: Path, logger: RunLogger) -> TrainState:
             state.best_metric, state.best_epoch = dev.weighted_f1, epoch
         record = {"epoch": epoch, "train_loss": train_loss, "dev_accuracy": dev.accuracy, "dev_weighted_f1": dev.weighted_f1, "dev_macro_f1": dev.macro_f1}
         state.history.append(record)
+        if not dist.is_main:
+            continue
         if improved:
             save_checkpoint(ckpt_dir / "best.pt", exp.model, None, state, config, checkpoint_extra(exp))
         save_checkpoint(ckpt_dir / "last.pt", exp.model, optimizer, state, config, checkpoint_extra(exp))
         logger.epoch_end(exp, record, dev)
         epochs.set_postfix(loss=f"{train_loss:.3f}", dev_wf1=f"{dev.weighted_f1:.3f}", best=f"{state.best_metric:.3f}")
     epochs.close()
-    if (ckpt_dir / "best.pt").is_file():
+    if dist.is_main and (ckpt_dir / "best.pt").is_file():
         exp.model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt")["model"])
+    dist.barrier()  # no rank leaves (and, with --seeds, starts the next run) before rank 0's checkpoints are written
     return state

@@ -1,10 +1,15 @@
-"""``python -m sync_tva.viz --run RUN_DIR [--utterance ID ...] [--split test] [--out DIR]``.
+"""``python -m sync_tva.viz --run RUN_DIR [--utterance ID ...] [--split test] [--out DIR] [--html PAGE]``.
 
-Draws the GAT attention of some utterances of a finished run and exports their graphs. With
-no ``--utterance`` it picks a few from the split: the most confident correct predictions and
-the most confident wrong ones (the interesting failures). For each utterance ``ID`` it writes
-``ID.png`` and ``ID.svg`` (all relations), ``ID_relations.png`` (one panel per relation) and
-``ID.graphml`` (every layer, head and relation), and prints the paths.
+Draws the attention of some utterances of a finished run and exports their graphs. With no
+``--utterance`` it picks a few from the split: the most confident correct predictions and the
+most confident wrong ones (the interesting failures). For each utterance ``ID`` it writes
+``ID.png`` and ``ID.svg`` (all relations), ``ID_heatmap.png`` (a heatmap per relation, MSDE
+and CAF), ``ID_relations.png`` (a graph panel per relation) and ``ID.graphml`` (every layer,
+head and relation). ``--view auto`` puts dense relations (edges on at least half of the
+possible pairs, e.g. ``full`` patterns) in the heatmap and sparse ones in the graph panels,
+and skips ``ID_relations.png`` when no relation is sparse. ``--html PAGE`` also writes the
+explorer page of the split. Paths go to stdout, one per line; a verdict line per utterance
+(``ID  true X  predicted Y  right  p=0.83``) goes to stderr.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ from ..inference import TrainedModel, load_model, predict
 from ..records import Utterance
 from .attention import UtteranceAttention, extract_attention
 from .draw import draw_attention, save_figure
+from .explorer import write_explorer_page
 from .graphml import write_graphml
+from .heatmap import dense_relations, draw_heatmaps
 
 _LISTED_IDS = 30  # how many valid ids an error message shows
+VIEWS = ("auto", "graph", "heatmap", "both")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,7 +42,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--layer", type=int, default=-1, help="GAT layer to draw (negative: from the last)")
     parser.add_argument("--head", type=int, default=None, help="attention head to draw (default: mean of heads)")
     parser.add_argument("--top-k", type=int, default=3, help="strongest incoming edges per node and relation (0: all)")
-    return parser.parse_args(argv)
+    parser.add_argument("--view", default="auto", choices=VIEWS, help="relations as graphs, heatmaps, both, or auto (dense ones as heatmaps)")
+    parser.add_argument("--html", type=Path, default=None, metavar="PAGE", help="also write the explorer page of the split to this file")
+    parser.add_argument("--html-max", type=int, default=100, help="utterances in the page at most (whole dialogues, drawn ones first)")
+    args = parser.parse_args(argv)
+    if args.html_max < 1:
+        parser.error(f"--html-max must be at least 1, got {args.html_max}")
+    return args
 
 
 def find_utterances(pool: list[Utterance], ids: list[str], split: str) -> list[Utterance]:
@@ -58,14 +72,57 @@ def pick_utterances(trained: TrainedModel, pool: list[Utterance], n: int) -> lis
     return [pool[i] for i in right + wrong]
 
 
+def split_relations(ua: UtteranceAttention, view: str) -> tuple[list[str], list[str]]:
+    """``(as graph panels, as heatmaps)``: every relation in both for ``both``, dense ones as heatmaps for ``auto``."""
+    relations = list(dict.fromkeys(ua.gat["relation"]))
+    if view == "auto":
+        dense = set(dense_relations(ua))
+        return [r for r in relations if r not in dense], [r for r in relations if r in dense]
+    return (relations if view in ("graph", "both") else []), (relations if view in ("heatmap", "both") else [])
+
+
 def write_utterance(ua: UtteranceAttention, out: Path, modalities: list[str], args: argparse.Namespace) -> list[Path]:
-    """PNG and SVG of the combined view, a PNG with one panel per relation, and the GraphML."""
+    """The combined view (PNG, SVG), heatmaps and relation panels as ``--view`` says, and the GraphML."""
     top_k = args.top_k or None
     options = {"layer": args.layer, "head": args.head, "top_k": top_k, "modalities": modalities}
-    paths = save_figure(draw_attention(ua, **options), out / ua.uid)
-    paths += save_figure(draw_attention(ua, per_relation=True, **options), out / f"{ua.uid}_relations", formats=("png",))
+    as_graph, as_heatmap = split_relations(ua, args.view)
+    paths = []
+    if args.view != "heatmap":
+        paths += save_figure(draw_attention(ua, **options), out / ua.uid)
+    if args.view != "graph" and (as_heatmap or not ua.msde.empty or not ua.caf.empty):
+        heatmaps = draw_heatmaps(ua, layer=args.layer, head=args.head, relations=as_heatmap)
+        paths += save_figure(heatmaps, out / f"{ua.uid}_heatmap", formats=("png",))
+    if as_graph:
+        panels = draw_attention(ua, per_relation=True, relations=as_graph, **options)
+        paths += save_figure(panels, out / f"{ua.uid}_relations", formats=("png",))
     paths.append(write_graphml(ua, out / f"{ua.uid}.graphml"))
     return paths
+
+
+def verdict(ua: UtteranceAttention) -> str:
+    """``ID  true X  predicted Y  right  p=0.83``: one line per drawn utterance."""
+    mark = "right" if ua.correct else "wrong"
+    p = float(ua.probs[ua.predicted])
+    return f"{ua.uid}  true {ua.labels[ua.true]}  predicted {ua.labels[ua.predicted]}  {mark}  p={p:.2f}"
+
+
+def page_utterances(pool: list[Utterance], chosen: list[Utterance], limit: int) -> list[Utterance]:
+    """Whole dialogues of the split for the page: the drawn utterances' first, then others in split order.
+
+    Stops adding dialogues once ``limit`` utterances are in; the result keeps the split's order,
+    which is each dialogue's time order.
+    """
+    dialogues = list(dict.fromkeys([u.dialogue for u in chosen] + [u.dialogue for u in pool]))
+    size = {d: 0 for d in dialogues}
+    for u in pool:
+        size[u.dialogue] += 1
+    keep, total = set(), 0
+    for d in dialogues:
+        if total >= limit:
+            break
+        keep.add(d)
+        total += size[d]
+    return [u for u in pool if u.dialogue in keep]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,8 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError(f"split {args.split!r} of run {args.run} has no utterances to draw")
         out = args.out or args.run / "attention"
         for ua in extract_attention(trained, chosen):
+            print(verdict(ua), file=sys.stderr)
             for path in write_utterance(ua, out, list(trained.schema.node_types), args):
                 print(path)
+        if args.html is not None:
+            title = f"{args.run.resolve().name}: {args.split} split, {args.checkpoint} checkpoint"
+            page = page_utterances(pool, chosen, args.html_max)
+            print(write_explorer_page(trained, page, args.html, title=title, batch_size=trained.cfg.train.batch_size))
     except SyncTVAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,9 +27,11 @@ import pandas as pd
 import torch
 from dgl import DGLHeteroGraph
 
+from ..graphs.batching import make_batch
 from ..models.segments import segment_ids, segment_starts
 from ..models.sync_tva import AttentionMaps
 from ..records import Utterance
+from ..train.experiment import context_builder
 
 if TYPE_CHECKING:
     from ..inference import TrainedModel
@@ -206,8 +208,8 @@ def extract_attention(exp: "TrainedModel | Experiment", utterances: Sequence[Utt
     was_training = exp.model.training
     exp.model.eval()
     try:
-        g = exp.builder.build_batch([u.features for u in utterances]).to(exp.device)
-        out = exp.model(g, return_attention=True)
+        batch = make_batch(utterances, exp.builder, context=context_builder(exp.model)).to(exp.device)
+        g, out = batch.graph, exp.model(batch.graph, dialogue=batch.dialogue, return_attention=True)
     finally:
         exp.model.train(was_training)
     g = g.to("cpu")

@@ -1,0 +1,309 @@
+"""Fine-tune a transformers encoder as an utterance classifier on the training labels, then keep it for extraction.
+
+The strong MELD/IEMOCAP results extract text features from an encoder first fine-tuned on the
+data set's own training labels. This step does that once per request: a linear head on the
+mean of the utterance's token states (optionally after the ``k`` previous turns as a first
+segment), AdamW without decay on biases and LayerNorm, linear warm-up and decay, the epoch
+chosen on dev weighted F1. Only the train and dev records it is given are read.
+
+Layout in the feature store::
+
+    STORE/<dataset>/finetune/text-<key>/            save_pretrained encoder + tokenizer, summary.json
+    STORE/.finetune-work/<dataset>-text-<key>/      last.pt (per-epoch resume point), best.pt
+
+``key`` hashes the base weights' bytes, the tokenizer, the training data (uid, dialogue,
+speaker, text and label of every train and dev record), the label names and every setting,
+so the same request is never trained twice and a different one never reuses a folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+from torch import nn
+from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+
+from ..config import Config, FinetuneConfig
+from ..device import resolve_device
+from ..errors import ConfigError, DataError
+from ..io import load_torch, save_torch, write_json
+from ..records import RawSplits, RawUtterance
+from .text import dialogue_contexts, load_text_encoder, tokenize_utterances
+
+__all__ = ["FinetunedEncoder", "UtteranceClassifier", "finetune_text_encoder", "request_key", "state_digest"]
+
+SUMMARY = "summary.json"
+STEP_VERSION = 1  # bump when the training procedure changes: old folders stop matching
+MAX_GRAD_NORM = 1.0  # gradient clipping of every step (part of the procedure, hence of STEP_VERSION)
+
+
+@dataclass(frozen=True)
+class FinetunedEncoder:
+    """A fine-tuned encoder folder in the store, its request key and summary; ``trained`` is False when found ready."""
+
+    path: Path
+    key: str
+    summary: dict[str, Any]
+    trained: bool
+
+
+class UtteranceClassifier(nn.Module):
+    """Encoder, dropout and a linear head on the mean of the utterance's own token states.
+
+    Shapes: inputs ``[B, L]`` and ``own`` ``[B, L]`` bool -> logits ``[B, n_labels]``. An
+    utterance without tokens of its own (empty transcript) is read from the sentence token.
+    """
+
+    def __init__(self, encoder: PreTrainedModel, n_labels: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(float(getattr(encoder.config, "hidden_dropout_prob", 0.1)))
+        self.head = nn.Linear(int(encoder.config.hidden_size), n_labels)
+
+    def forward(self, inputs: dict[str, torch.Tensor], own: torch.Tensor) -> torch.Tensor:
+        states = self.encoder(**inputs).last_hidden_state  # [B, L, H]
+        weights = own.clone()
+        weights[~own.any(dim=1), 0] = True  # empty transcript: the sentence token
+        weights = weights.unsqueeze(-1).to(states.dtype)  # [B, L, 1]
+        pooled = (states * weights).sum(dim=1) / weights.sum(dim=1)  # [B, H]
+        return self.head(self.dropout(pooled))
+
+
+def state_digest(module: nn.Module) -> str:
+    """SHA-256 of every tensor's name, dtype, shape and exact bytes: equal digests mean equal weights."""
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
+    """A hash of the whole tokenizer (fast: its JSON; slow: its vocabulary)."""
+    if tokenizer.is_fast:
+        text = tokenizer.backend_tokenizer.to_str()
+    else:
+        text = json.dumps(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(f"{type(tokenizer).__name__}|{text}".encode()).hexdigest()
+
+
+def _records(utts: list[RawUtterance]) -> list[list[Any]]:
+    return [[u.uid, u.dialogue, u.speaker, u.text, u.label] for u in utts]
+
+
+def request_key(
+    encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, raw: RawSplits, settings: FinetuneConfig
+) -> str:
+    """The key of one fine-tuning request: base weights, tokenizer, train and dev records, labels, settings."""
+    config = {k: v for k, v in encoder.config.to_dict().items() if not k.startswith("_") and k != "transformers_version"}
+    request = {
+        "step": STEP_VERSION,
+        "max_grad_norm": MAX_GRAD_NORM,
+        "model_class": type(encoder).__name__,
+        "model_config": config,
+        "weights": state_digest(encoder),
+        "tokenizer": _tokenizer_digest(tokenizer),
+        "train": _records(raw.train),
+        "dev": _records(raw.dev),
+        "labels": list(raw.labels),
+        "settings": asdict(settings),
+    }
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Split:
+    """Texts, contexts (None without context turns) and labels of one split, in record order."""
+
+    texts: list[str]
+    contexts: list[str] | None
+    labels: torch.Tensor  # int64 [n]
+
+    @classmethod
+    def of(cls, utts: list[RawUtterance], turns: int) -> _Split:
+        contexts = dialogue_contexts(utts, turns) if turns else None
+        return cls([u.text for u in utts], contexts, torch.tensor([u.label for u in utts], dtype=torch.long))
+
+    def batch(self, idx: list[int], tokenizer: PreTrainedTokenizerBase, max_length: int, device: torch.device) -> tuple[dict, torch.Tensor]:
+        """Padded model inputs and the own-token mask of the utterances ``idx``, on ``device``."""
+        contexts = [self.contexts[i] for i in idx] if self.contexts is not None else None
+        enc, own = tokenize_utterances(tokenizer, [self.texts[i] for i in idx], contexts, max_length)
+        return {k: v.to(device) for k, v in enc.items()}, own.to(device)
+
+
+def _optimizer(model: nn.Module, settings: FinetuneConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only: biases and LayerNorm weights (1-d) are not decayed."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": settings.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=settings.lr)
+
+
+@torch.no_grad()
+def _evaluate(model: UtteranceClassifier, split: _Split, tokenizer: PreTrainedTokenizerBase, settings: FinetuneConfig,
+              device: torch.device) -> dict[str, float]:
+    """Dev weighted F1 and accuracy of the classifier (eval mode: no dropout, no RNG use)."""
+    model.eval()
+    preds = []
+    for start in range(0, len(split.texts), settings.batch_size):
+        idx = list(range(start, min(start + settings.batch_size, len(split.texts))))
+        inputs, own = split.batch(idx, tokenizer, settings.max_length, device)
+        preds.append(model(inputs, own).argmax(dim=1).cpu())
+    pred, truth = torch.cat(preds).numpy(), split.labels.numpy()
+    return {"weighted_f1": float(f1_score(truth, pred, average="weighted")), "accuracy": float(accuracy_score(truth, pred))}
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _check_splits(raw: RawSplits) -> None:
+    for split in ("train", "dev"):
+        if not raw.splits()[split]:
+            raise DataError(f"data set {raw.name!r}: fine-tuning the text encoder needs {split} utterances, found none")
+
+
+def finetune_text_encoder(cfg: Config, raw: RawSplits, log: Callable[[str], None] = _stderr) -> FinetunedEncoder:
+    """The fine-tuned encoder of ``features.text.model`` on ``raw.train`` (selected on ``raw.dev``), trained unless stored.
+
+    ``raw.test`` is never read. A killed run resumes from the last finished epoch; ``log``
+    receives one line per epoch with the dev figures.
+    """
+    settings = cfg.features.text.finetune
+    if settings.epochs == 0:
+        raise ConfigError("features.text.finetune.epochs=0 keeps the frozen encoder; set it to 1 or more to fine-tune")
+    _check_splits(raw)
+    tokenizer, encoder = load_text_encoder(cfg.features.text.model)
+    key = request_key(encoder, tokenizer, raw, settings)
+    store = Path(cfg.features.store).expanduser()
+    folder = store / raw.name / "finetune" / f"text-{key}"
+    if (folder / SUMMARY).is_file():
+        with open(folder / SUMMARY) as fh:
+            return FinetunedEncoder(folder, key, json.load(fh), trained=False)
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    work = store / ".finetune-work" / f"{raw.name}-text-{key}"
+    summary = _train(cfg, raw, encoder, tokenizer, work, log) | {"key": key}
+    _publish(encoder, tokenizer, summary, work, folder)
+    return FinetunedEncoder(folder, key, summary, trained=True)
+
+
+def _train(cfg: Config, raw: RawSplits, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, work: Path,
+           log: Callable[[str], None]) -> dict[str, Any]:
+    """Train (or resume) in ``work``; leaves the best epoch's weights in ``encoder`` and returns the summary."""
+    settings = cfg.features.text.finetune
+    device = resolve_device(cfg.features.device, "features.device")
+    train, dev = _Split.of(raw.train, settings.context_turns), _Split.of(raw.dev, settings.context_turns)
+    torch.manual_seed(settings.seed)  # head initialisation and dropout
+    model = UtteranceClassifier(encoder, len(raw.labels)).to(device)
+    optimizer = _optimizer(model, settings)
+    steps = math.ceil(len(train.texts) / settings.batch_size)
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(settings.warmup * steps * settings.epochs), steps * settings.epochs)
+    history: list[dict[str, float]] = []
+    best_epoch, best_f1, start = 0, -1.0, 1
+    if (work / "last.pt").is_file():
+        state = load_torch(work / "last.pt")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        history, best_epoch, best_f1 = state["history"], state["best_epoch"], state["best_f1"]
+        start = state["epoch"] + 1
+        log(f"fine-tune: resuming from epoch {start} of {settings.epochs} ({work / 'last.pt'})")
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(start, settings.epochs + 1):
+        started = time.time()
+        model.train()
+        order = np.random.default_rng([settings.seed, epoch]).permutation(len(train.texts)).tolist()
+        bar = tqdm(range(steps), desc=f"fine-tune epoch {epoch}/{settings.epochs}", unit="step",
+                   disable=not cfg.features.progress, file=sys.stderr)
+        total = 0.0
+        for step in bar:
+            idx = order[step * settings.batch_size : (step + 1) * settings.batch_size]
+            inputs, own = train.batch(idx, tokenizer, settings.max_length, device)
+            loss = loss_fn(model(inputs, own), train.labels[idx].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
+            optimizer.step()
+            scheduler.step()
+            total += loss.item()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.close()
+        figures = _evaluate(model, dev, tokenizer, settings, device)
+        history.append({"epoch": epoch, "train_loss": total / steps, **{f"dev_{k}": v for k, v in figures.items()},
+                        "seconds": time.time() - started})
+        if figures["weighted_f1"] > best_f1:
+            best_epoch, best_f1 = epoch, figures["weighted_f1"]
+            save_torch(work / "best.pt", {"epoch": epoch, "encoder": encoder.state_dict()})
+        save_torch(work / "last.pt", {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                      "scheduler": scheduler.state_dict(), "rng": _rng_state(), "history": history,
+                                      "best_epoch": best_epoch, "best_f1": best_f1})
+        log(f"fine-tune epoch {epoch}/{settings.epochs}: train loss {history[-1]['train_loss']:.4f}, dev weighted F1 "
+            f"{figures['weighted_f1']:.4f}, accuracy {figures['accuracy']:.4f} ({history[-1]['seconds']:.0f} s)")
+    encoder.load_state_dict(load_torch(work / "best.pt")["encoder"])
+    best = history[best_epoch - 1]
+    return {
+        "base_model": cfg.features.text.model,
+        "dataset": raw.name,
+        "labels": list(raw.labels),
+        "train_utterances": len(train.texts),
+        "dev_utterances": len(dev.texts),
+        "settings": asdict(settings),
+        "history": history,
+        "best_epoch": best_epoch,
+        "dev_weighted_f1": best["dev_weighted_f1"],
+        "dev_accuracy": best["dev_accuracy"],
+        "seconds": sum(h["seconds"] for h in history),
+        "device": str(device),
+    }
+
+
+def _publish(encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, summary: dict[str, Any], work: Path,
+             folder: Path) -> None:
+    """Write encoder, tokenizer and summary to a folder in ``work``, rename it to ``folder``, drop ``work``.
+
+    The rename is atomic on one file system: ``folder`` is either absent or complete.
+    """
+    staging = work / "out"
+    shutil.rmtree(staging, ignore_errors=True)  # a half-written one from a killed run
+    encoder.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    write_json(staging / SUMMARY, summary)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(staging, folder)
+    except OSError:
+        if not (folder / SUMMARY).is_file():  # not another process finishing the same request first
+            raise
+    shutil.rmtree(work)

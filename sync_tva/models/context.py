@@ -1,0 +1,116 @@
+"""Sync-TVA with conversation context: the utterance encoder, then relational graph attention over each dialogue.
+
+Beyond the paper (its Sec. 5 names multi-turn context as future work), in the manner of
+DialogueGCN/MMGCN: Sync-TVA (MSDE, hetero GAT, pooling, CAF) turns every utterance into its
+fused vector; a stack of relational GAT layers (one ``GATConv`` per context relation, summed:
+:class:`~sync_tva.models.hetero_gat.HeteroGAT` built from the dialogue schema) lets each
+utterance hear the turns around it; the classifier reads the utterance vector together with
+its context vector. ``model.context.layers=0`` is the per-utterance model exactly: no context
+vector, and ``utterance`` + ``output`` are Sync-TVA's classifier layer for layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+import torch
+from dgl import DGLHeteroGraph
+from torch import nn
+
+from ..config import ModelConfig
+from ..graphs.dialogue import NODE_TYPE, DialogueSchema, load_dialogue_schema
+from ..graphs.schema import GraphSchema
+from .hetero_gat import GATAttention, HeteroGAT
+from .registry import register_model
+from .sync_tva import AttentionMaps, SyncTVA, SyncTVAOutput
+
+__all__ = ["SyncTVAContext", "ContextAttentionMaps"]
+
+
+@dataclass
+class ContextAttentionMaps(AttentionMaps):
+    """The encoder's attention maps plus ``context[l][etype]``: [E, heads, 1] per context layer and relation.
+
+    Edge ``e`` of relation ``etype`` is edge ``e`` of the batch's context graph (``Batch.dialogue``).
+    """
+
+    context: list[GATAttention]
+
+
+@register_model("sync_tva_context")
+class SyncTVAContext(nn.Module):
+    """Sync-TVA utterance encoder + relational graph attention over the dialogue + classifier on both.
+
+    Shapes: a batched utterance heterograph of B utterances and their context graph ``dialogue``
+    (B ``utterance`` nodes, one graph per dialogue) -> logits [B, n_classes].
+
+    Example::
+
+        model = SyncTVAContext(load_schema("utterance"), {"text": 48, "audio": 32, "visual": 48}, 7, ModelConfig())
+        batch = make_batch(utterances, builder, context=DialogueGraphBuilder(model.context_schema))
+        out = model(batch.graph, dialogue=batch.dialogue, return_attention=True)
+    """
+
+    needs_dialogue: ClassVar[bool] = True  # read by sync_tva.train.experiment.context_builder: batch whole dialogues
+
+    def __init__(self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig):
+        super().__init__()
+        ctx = cfg.context
+        self.cfg = cfg
+        self.context_schema: DialogueSchema = load_dialogue_schema(ctx.schema).resolve(
+            past=ctx.past, future=ctx.future, speakers=ctx.speakers
+        )
+        self.encoder = SyncTVA(schema, in_dims, n_classes, cfg)
+        fused_dim = self.encoder.classifier[0].in_features  # hidden with CAF, hidden * modalities without
+        # Its own classifier is replaced by ours, which also reads the context (torchvision's idiom).
+        self.encoder.classifier = nn.Identity()
+        d = cfg.hidden
+        # Sync-TVA's classifier split in two: its hidden layer gives the utterance vector that the
+        # dialogue passes around (already non-linear in the fused vector, so a neighbour's emotion
+        # is readable from it), and its output layer also reads the context vector.
+        self.utterance = nn.Sequential(nn.Linear(fused_dim, d), nn.ReLU(), nn.Dropout(cfg.dropout))
+        self.context = HeteroGAT(
+            self.context_schema.graph_schema(),
+            d,
+            ctx.layers,
+            num_heads=ctx.heads,
+            dropout=cfg.dropout,
+            attn_dropout=cfg.attn_dropout,
+            impl=cfg.gat_impl,  # the same implementation choice as the encoder's
+        )
+        self.output = nn.Linear(d * 2 if ctx.layers else d, n_classes)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(modalities={self.encoder.modalities}, hidden={self.cfg.hidden}, "
+            f"context_layers={len(self.context.layers)}, context={self.context_schema!r})"
+        )
+
+    def forward(
+        self, g: DGLHeteroGraph, *, dialogue: DGLHeteroGraph | None = None, return_attention: bool = False
+    ) -> SyncTVAOutput:
+        encoded = self.encoder(g, return_attention=return_attention)
+        fused = encoded.fused  # [B, fused_dim]
+        u = self.utterance(fused)  # [B, hidden]
+        layers: list[GATAttention] = []
+        if not self.context.layers:
+            features = u
+        else:
+            if dialogue is None:
+                raise ValueError(
+                    "sync_tva_context needs the batch's context graph: call model(batch.graph, dialogue=batch.dialogue) "
+                    "with batches built with a DialogueGraphBuilder (sync_tva.train.experiment.context_builder)"
+                )
+            if dialogue.num_nodes(NODE_TYPE) != fused.shape[0]:
+                raise ValueError(
+                    f"the context graph has {dialogue.num_nodes(NODE_TYPE)} utterance nodes, the batch {fused.shape[0]} utterances"
+                )
+            h, layers = self.context(dialogue, {NODE_TYPE: u}, return_attention=return_attention)
+            features = torch.cat([u, h[NODE_TYPE]], dim=-1)  # [B, 2 * hidden]: utterance vector; context vector
+        logits = self.output(features)
+        if not return_attention:
+            return SyncTVAOutput(logits=logits, fused=fused)
+        maps = encoded.attention
+        attention = ContextAttentionMaps(**{f.name: getattr(maps, f.name) for f in fields(maps)}, context=layers)
+        return SyncTVAOutput(logits=logits, fused=fused, attention=attention)
