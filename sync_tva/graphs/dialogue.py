@@ -21,10 +21,9 @@ from typing import Any, Literal, Sequence
 import dgl
 import numpy as np
 import torch
-import yaml
 
 from ..errors import SchemaError
-from .schema import SCHEMA_DIR, EdgeSpec, GraphSchema
+from .schema import SCHEMA_DIR, EdgeSpec, GraphSchema, read_schema_yaml
 
 __all__ = [
     "NODE_TYPE",
@@ -134,20 +133,8 @@ def list_dialogue_schemas() -> list[str]:
 
 def load_dialogue_schema(name_or_path: str | Path) -> DialogueSchema:
     """A context schema by shipped name (``dialogue``) or by path to a YAML file."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = CONTEXT_SCHEMA_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            raise SchemaError(
-                f"unknown dialogue schema {str(name_or_path)!r} (model.context.schema); shipped: {list_dialogue_schemas()}, or give a path"
-            )
-    if not path.is_file():
-        raise SchemaError(f"dialogue schema file not found: {path} (model.context.schema)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SchemaError(f"{path}: not valid YAML: {exc}") from None
-    return dialogue_schema_from_dict(data, source=str(path))
+    data, source = read_schema_yaml(name_or_path, CONTEXT_SCHEMA_DIR, "dialogue schema", "model.context.schema")
+    return dialogue_schema_from_dict(data, source=source)
 
 
 def _relation_edges(

@@ -179,17 +179,23 @@ def list_schemas() -> list[str]:
     return sorted(p.stem for p in SCHEMA_DIR.glob("*.yaml"))
 
 
-def load_schema(name_or_path: str | Path) -> GraphSchema:
-    """Load a schema by shipped name (``utterance``) or by path to a YAML file."""
+def read_schema_yaml(name_or_path: str | Path, folder: Path, kind: str, key: str) -> tuple[Any, str]:
+    """The YAML mapping of a shipped schema (a name in ``folder``) or of a file; errors name the ``kind`` and ``key``."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = SCHEMA_DIR / f"{name_or_path}.yaml"
+        path = folder / f"{name_or_path}.yaml"
         if not path.is_file():
-            raise SchemaError(f"unknown graph schema {str(name_or_path)!r}; shipped: {list_schemas()}, or give a path")
+            shipped = sorted(p.stem for p in folder.glob("*.yaml"))
+            raise SchemaError(f"unknown {kind} {str(name_or_path)!r} ({key}); shipped: {shipped}, or give a path")
     if not path.is_file():
-        raise SchemaError(f"graph schema file not found: {path}")
+        raise SchemaError(f"{kind} file not found: {path} ({key})")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text()), str(path)
     except yaml.YAMLError as exc:
         raise SchemaError(f"{path}: not valid YAML: {exc}") from None
-    return schema_from_dict(data, source=str(path))
+
+
+def load_schema(name_or_path: str | Path) -> GraphSchema:
+    """Load a schema by shipped name (``utterance``) or by path to a YAML file."""
+    data, source = read_schema_yaml(name_or_path, SCHEMA_DIR, "graph schema", "graph.schema")
+    return schema_from_dict(data, source=source)
