@@ -41,10 +41,15 @@ class TrainedModel:
     model: nn.Module
     device: torch.device
     checkpoint: Path
+    text_encoder: str | None = None  # the fine-tuned text encoder the run's features came from
 
     def data_config(self) -> Config:
-        """The run's config with its label names fixed, so a split can be read without the training split."""
-        return replace(self.cfg, data=replace(self.cfg.data, labels=list(self.labels)))
+        """The run's config with its label names (and fine-tuned text encoder) fixed, so no split needs the training data."""
+        features = self.cfg.features
+        if self.text_encoder is not None:
+            finetune = replace(features.text.finetune, folder=self.text_encoder)
+            features = replace(features, text=replace(features.text, finetune=finetune))
+        return replace(self.cfg, data=replace(self.cfg.data, labels=list(self.labels)), features=features)
 
     def load_split(self, name: str) -> list[Utterance]:
         """The utterances of the run's ``train``, ``dev`` or ``test`` split (features through the store)."""
@@ -96,7 +101,7 @@ def load_model(run_dir: str | Path, checkpoint: str = "best", *, device: str | N
         raise CheckpointError(f"{path}: weights do not fit the model its config builds ({exc})") from None
     target = resolve_device(device or cfg.train.device, "device")
     builder = get_builder(cfg.graph.builder)(schema, in_dims)
-    return TrainedModel(cfg=cfg, labels=labels, schema=schema, builder=builder, model=model.to(target).eval(), device=target, checkpoint=path)
+    return TrainedModel(cfg=cfg, labels=labels, schema=schema, builder=builder, model=model.to(target).eval(), device=target, checkpoint=path, text_encoder=ckpt.get("text_encoder"))
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> Experiment:

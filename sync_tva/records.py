@@ -113,6 +113,7 @@ class DatasetSplits:
     train: list[Utterance]
     dev: list[Utterance]
     test: list[Utterance]
+    text_encoder: str | None = None  # the fine-tuned text-encoder folder the text features came from (None: the configured encoder)
 
     def split(self, name: str) -> list[Utterance]:
         """The utterances of ``train``, ``dev`` or ``test``."""

@@ -17,6 +17,7 @@ from sync_tva.errors import ConfigError, DataError
 from sync_tva.features import load_dataset
 from sync_tva.features.finetune import SUMMARY, finetune_text_encoder, state_digest
 from sync_tva.features.text import TextExtractor, dialogue_contexts
+from sync_tva.inference import load_model, predict
 from sync_tva.records import RawUtterance
 from sync_tva.testing import SENTENCES, built_once, make_text_model
 
@@ -192,6 +193,17 @@ def test_run_trains_end_to_end_on_finetuned_features(text_model, tmp_path, capsy
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["test"]["per_class_f1"]) == len(LABELS)
     assert len(list((tmp_path / "store").glob("*/finetune/text-*/model.safetensors"))) == 1
+    # The checkpoint names the fine-tuned encoder: the run's test split (and new inputs) need no training data.
+    (tmp_path / "data" / "train.csv").rename(tmp_path / "train_moved.csv")
+    (tmp_path / "data" / "dev.csv").rename(tmp_path / "dev_moved.csv")
+    trained = load_model(out)
+    assert trained.text_encoder is not None and Path(trained.text_encoder).is_dir()
+    capsys.readouterr()
+    test = trained.load_split("test")
+    assert "fine-tune epoch" not in capsys.readouterr().err  # found, not trained again
+    again = predict(trained, test)
+    accuracy = sum(p == t for p, t in zip(again.y_pred, again.y_true)) / len(test)
+    assert accuracy == pytest.approx(metrics["test"]["accuracy"])
 
 
 def test_config_ranges():

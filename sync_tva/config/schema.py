@@ -131,6 +131,7 @@ class FinetuneConfig(Section):
     batch_size: int = bounded(16, AT_LEAST_ONE)  # utterances per optimiser step
     max_length: int = bounded(128, AT_LEAST_ONE)  # tokens per input (context and utterance together; the tokenizer truncates)
     seed: int = bounded(0, NON_NEGATIVE)  # head initialisation, dropout and shuffling; independent of the run seed
+    folder: Optional[str] = None  # an already fine-tuned encoder folder to use as is (a trained run sets it from its checkpoint, so its data is not needed); None: fine-tune or find it from the data
 
 
 @dataclass

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -116,6 +117,11 @@ def _text_extractor(cfg: Config, device: torch.device) -> TextExtractor:
     """
     if cfg.features.text.finetune.epochs == 0:
         return TextExtractor(cfg.features.text, device)
+    if cfg.features.text.finetune.folder is not None:
+        folder = Path(cfg.features.text.finetune.folder)
+        if not folder.is_dir():
+            raise ConfigError(f"features.text.finetune.folder: {folder} is not a folder (a fine-tuned encoder written by sync_tva.finetune)")
+        return TextExtractor(cfg.features.text, device, finetuned=folder)
     tuned = finetune_text_encoder(cfg, read_raw(cfg, ("train", "dev")))
     return TextExtractor(cfg.features.text, device, finetuned=tuned.path)
 
@@ -227,7 +233,8 @@ def materialize(cfg: Config, raw: RawSplits) -> DatasetSplits:
             file=sys.stderr,
         )
     splits = {s: [_read_back(raw, s, u, extractors, store) for u in utts] for s, utts in raw.splits().items()}
-    return DatasetSplits(name=raw.name, labels=raw.labels, **splits)
+    tuned = next((str(ex.finetuned) for ex in extractors if isinstance(ex, TextExtractor) and ex.finetuned is not None), None)
+    return DatasetSplits(name=raw.name, labels=raw.labels, text_encoder=tuned, **splits)
 
 
 def load_dataset(cfg: Config, splits: Collection[str] = SPLITS) -> DatasetSplits:

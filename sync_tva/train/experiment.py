@@ -137,4 +137,4 @@ def context_builder(model: nn.Module) -> DialogueGraphBuilder | None:
 
 def checkpoint_extra(exp: Experiment) -> dict:
     """What a checkpoint needs besides weights to rebuild the model without the data: labels, widths, schema."""
-    return {"labels": list(exp.data.labels), "in_dims": dict(exp.builder.dims), "schema": exp.schema.to_state()}
+    return {"labels": list(exp.data.labels), "in_dims": dict(exp.builder.dims), "schema": exp.schema.to_state(), "text_encoder": exp.data.text_encoder}
