@@ -37,7 +37,7 @@ from .data.ids import check_unique, safe_uid
 from .data.registry import get_source
 from .errors import DataError
 from .features import Extractor, FeatureStore, build_extractors, extract
-from .features.pipeline import open_store
+from .features.pipeline import open_store, read_back
 from .graphs import make_batch, plan_batches, single_units
 from .inference import TrainedModel, load_model, predict
 from .models import AttentionMaps
@@ -340,27 +340,18 @@ class Predictor:
         self, record: RawUtterance, inputs: _Inputs, extractors: list[Extractor], store: FeatureStore, failures: dict
     ) -> Utterance:
         """The model's record of ``record``: stored features; zero nodes where a modality is absent (allowed)."""
-        features: dict[str, np.ndarray] = {}
-        spans: dict[str, np.ndarray] = {}
-        tokens: list[str] = []
-        for ex in extractors:
-            key = f"{ex.modality}-{ex.fingerprint}"
-            if store.has(inputs.name, "test", key, record.uid):
-                nodes = store.load(inputs.name, "test", key, record.uid)
-                features[ex.modality] = nodes.feat
-                if nodes.spans is not None:
-                    spans[ex.modality] = nodes.spans
-                tokens = nodes.tokens if ex.modality == "text" else tokens
+        utt, missing = read_back(inputs.name, "test", record, extractors, store)
+        by_modality = {ex.modality: ex for ex in extractors}
+        for modality in missing:
+            if modality in inputs.absent.get(record.uid, []):
                 continue
-            if ex.modality not in inputs.absent.get(record.uid, []):
-                failure = failures.get((record.uid, key), {})
-                path = failure.get("path", record.source)
-                why = failure.get("reason", "extraction failed") + ("" if path == record.source else f" ({path})")
-                if not self.allow_missing:
-                    raise DataError(f"{record.source}: cannot extract {ex.modality}: {why}; pass allow_missing (--allow-missing) to predict without it")
-                print(f"warning: {record.source}: no {ex.modality} nodes: {why}", file=sys.stderr)
-            features[ex.modality] = np.zeros((0, ex.dim), np.float32)
-        utt = Utterance(record.uid, record.dialogue, record.speaker, record.label, features, text=record.text, tokens=tokens, spans=spans)
+            key = f"{modality}-{by_modality[modality].fingerprint}"
+            failure = failures.get((record.uid, key), {})
+            path = failure.get("path", record.source)
+            why = failure.get("reason", "extraction failed") + ("" if path == record.source else f" ({path})")
+            if not self.allow_missing:
+                raise DataError(f"{record.source}: cannot extract {modality}: {why}; pass allow_missing (--allow-missing) to predict without it")
+            print(f"warning: {record.source}: no {modality} nodes: {why}", file=sys.stderr)
         check_utterance(utt, len(self.labels), record.source)
         return utt
 

@@ -15,7 +15,8 @@ from sync_tva.config import load_config
 from sync_tva.data import read_raw
 from sync_tva.errors import ConfigError, DataError
 from sync_tva.features import load_dataset
-from sync_tva.features.finetune import SUMMARY, finetune_text_encoder, state_digest
+from sync_tva.features.base import weights_digest
+from sync_tva.features.finetune import SUMMARY, finetune_text_encoder
 from sync_tva.features.text import TextExtractor, dialogue_contexts
 from sync_tva.inference import load_model, predict
 from sync_tva.records import RawUtterance
@@ -67,7 +68,7 @@ def overrides(data: Path, model: Path, store: Path, *extra: str) -> list[str]:
 
 
 def folder_digest(folder: Path) -> str:
-    return state_digest(AutoModel.from_pretrained(folder))
+    return weights_digest(AutoModel.from_pretrained(folder))
 
 
 @pytest.fixture(scope="module")

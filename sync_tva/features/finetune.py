@@ -42,9 +42,10 @@ from ..device import resolve_device
 from ..errors import ConfigError, DataError
 from ..io import load_torch, save_torch, write_json
 from ..records import RawSplits, RawUtterance
+from .base import weights_digest
 from .text import dialogue_contexts, load_text_encoder, tokenize_utterances
 
-__all__ = ["FinetunedEncoder", "UtteranceClassifier", "finetune_text_encoder", "request_key", "state_digest"]
+__all__ = ["FinetunedEncoder", "UtteranceClassifier", "finetune_text_encoder", "request_key"]
 
 SUMMARY = "summary.json"
 STEP_VERSION = 1  # bump when the training procedure changes: old folders stop matching
@@ -83,16 +84,6 @@ class UtteranceClassifier(nn.Module):
         return self.head(self.dropout(pooled))
 
 
-def state_digest(module: nn.Module) -> str:
-    """SHA-256 of every tensor's name, dtype, shape and exact bytes: equal digests mean equal weights."""
-    h = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().to("cpu").contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
 def _tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
     """A hash of the whole tokenizer (fast: its JSON; slow: its vocabulary)."""
     if tokenizer.is_fast:
@@ -116,7 +107,7 @@ def request_key(
         "max_grad_norm": MAX_GRAD_NORM,
         "model_class": type(encoder).__name__,
         "model_config": config,
-        "weights": state_digest(encoder),
+        "weights": weights_digest(encoder),
         "tokenizer": _tokenizer_digest(tokenizer),
         "train": _records(raw.train),
         "dev": _records(raw.dev),

@@ -31,7 +31,7 @@ from .store import FAILURES, FeatureStore
 from .text import TextExtractor
 from .visual import VisualExtractor
 
-__all__ = ["ExtractionReport", "build_extractors", "extract", "in_shard", "load_dataset", "materialize", "open_store", "parse_shard"]
+__all__ = ["ExtractionReport", "build_extractors", "extract", "in_shard", "load_dataset", "materialize", "open_store", "parse_shard", "read_back"]
 
 
 @dataclass
@@ -181,23 +181,35 @@ def extract(
     return report
 
 
-def _read_back(raw: RawSplits, split: str, utt: RawUtterance, extractors: list[Extractor], store: FeatureStore) -> Utterance:
-    """The model's record of ``utt``: stored features, or zero nodes for a modality that failed."""
+def read_back(dataset: str, split: str, utt: RawUtterance, extractors: list[Extractor], store: FeatureStore) -> tuple[Utterance, list[str]]:
+    """The model's record of ``utt`` from the store, and the modalities it has no stored features for (zero nodes there).
+
+    Callers decide what a missing modality means (training: a counted failure; prediction:
+    an error unless allowed) and check the record.
+    """
     features: dict[str, np.ndarray] = {}
     spans: dict[str, np.ndarray] = {}
     tokens: list[str] = []
+    missing: list[str] = []
     for ex in extractors:
         key = f"{ex.modality}-{ex.fingerprint}"
-        if not store.has(raw.name, split, key, utt.uid):
+        if not store.has(dataset, split, key, utt.uid):
             features[ex.modality] = np.zeros((0, ex.dim), np.float32)
+            missing.append(ex.modality)
             continue
-        nodes = store.load(raw.name, split, key, utt.uid)
+        nodes = store.load(dataset, split, key, utt.uid)
         features[ex.modality] = nodes.feat
         if nodes.spans is not None:
             spans[ex.modality] = nodes.spans
         if ex.modality == "text":
             tokens = nodes.tokens
     record = Utterance(utt.uid, utt.dialogue, utt.speaker, utt.label, features, text=utt.text, tokens=tokens, spans=spans)
+    return record, missing
+
+
+def _read_checked(raw: RawSplits, split: str, utt: RawUtterance, extractors: list[Extractor], store: FeatureStore) -> Utterance:
+    """:func:`read_back` for training: a failed modality keeps zero nodes; the record is checked."""
+    record, _ = read_back(raw.name, split, utt, extractors, store)
     check_utterance(record, len(raw.labels), str(store.path(raw.name, split, "*", utt.uid)))
     return record
 
@@ -232,7 +244,7 @@ def materialize(cfg: Config, raw: RawSplits) -> DatasetSplits:
             f"they have no nodes there (see {store.root / FAILURES})",
             file=sys.stderr,
         )
-    splits = {s: [_read_back(raw, s, u, extractors, store) for u in utts] for s, utts in raw.splits().items()}
+    splits = {s: [_read_checked(raw, s, u, extractors, store) for u in utts] for s, utts in raw.splits().items()}
     tuned = next((str(ex.finetuned) for ex in extractors if isinstance(ex, TextExtractor) and ex.finetuned is not None), None)
     return DatasetSplits(name=raw.name, labels=raw.labels, text_encoder=tuned, **splits)
 
