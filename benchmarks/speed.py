@@ -1,13 +1,19 @@
 """Speed of the GAT implementations on the demo and as graphs grow (printed figures, never asserted).
 
     python benchmarks/speed.py [--repeats 5] [--sizes 16 32 64 128 256 512] [--scale-batch 8] [--skip-scaling]
+        [--baseline REV]
 
 Part 1, the demo config with ``train.num_threads=1``: utterances/s of a training epoch
 (``train_one_epoch``, graph building included) and of inference (``collect_logits`` over the
 training split) for ``model.gat_impl=per_relation`` and ``fused``, plus the dense reference
-(``sync_tva.models.dense_reference``) for inference; and the share of a training epoch spent
-building graphs. The implementations take turns inside every repeat and the median over
-repeats is printed, as wall-clock time and as this process's CPU time (the machine may be shared).
+(``sync_tva.models.dense_reference``) for inference, and fused training with graphs built by one
+prefetching worker (``train.prefetch_workers=1``: a second process, so compare its wall-clock
+figure); the share of a training epoch spent building graphs; and where the time of one fused
+training step goes (forward per block, backward, optimiser). The implementations take turns inside
+every repeat and the median over repeats is printed, as wall-clock time and as this process's CPU
+time (the machine may be shared). ``--baseline REV`` also times the training epoch of the package
+as it was at git revision REV (checked out in a temporary worktree, run in a subprocess right
+after), so "before" and "after" come from one run on one machine.
 
 Part 2, synthetic utterances of ``n`` nodes (n/2 text, n/4 audio, the rest visual) on the
 ``utterance`` schema (``full`` edges) and the ``aligned`` schema (``aligned`` cross-modal and
@@ -26,8 +32,11 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Callable
 
 import dgl
@@ -103,8 +112,8 @@ def infer(model, g: dgl.DGLGraph) -> torch.Tensor:
     return model(g).logits
 
 
-def demo(repeats: int) -> None:
-    """Part 1: the demo config, one thread, per-relation vs fused (vs dense for inference)."""
+def demo(repeats: int, baseline: str | None) -> None:
+    """Part 1: the demo config, one thread, per-relation vs fused (vs dense for inference, vs a git revision)."""
     experiments, optimizers = {}, {}
     for impl in IMPLS:
         cfg = load_config(None, ["train.num_threads=1", f"model.gat_impl={impl}"])
@@ -119,26 +128,117 @@ def demo(repeats: int) -> None:
     print(f"torch {torch.__version__}, dgl {dgl.__version__}, threads {torch.get_num_threads()}, {os.cpu_count()} CPUs seen")
     print(f"demo config: {n} training utterances, {nodes:.1f} nodes each on average, batches of {bs}, {repeats} repeats (median)")
 
+    fused = experiments["fused"]
+    prefetching = replace(fused, cfg=replace(fused.cfg, train=replace(fused.cfg.train, prefetch_workers=1)))
+    trainers = {f"train {impl}": (experiments[impl], optimizers[impl]) for impl in IMPLS}
+    trainers["train fused, 1 prefetch worker"] = (prefetching, optimizers["fused"])
     runs: dict[str, list[tuple[float, float]]] = {}
-    for impl in IMPLS:  # warm-up: first-call allocations and format conversions
-        train_one_epoch(experiments[impl], loss_fn, optimizers[impl], 0)
+    for exp, optimizer in trainers.values():  # warm-up: first-call allocations and format conversions
+        train_one_epoch(exp, loss_fn, optimizer, 0)
     for r in range(repeats):
+        for key, (exp, optimizer) in trainers.items():
+            runs.setdefault(key, []).append(timed(partial(train_one_epoch, exp, loss_fn, optimizer, r + 1)))
         for impl in IMPLS:
             exp = experiments[impl]
-            runs.setdefault(f"train {impl}", []).append(timed(partial(train_one_epoch, exp, loss_fn, optimizers[impl], r + 1)))
             runs.setdefault(f"infer {impl}", []).append(timed(partial(collect_logits, exp.model, exp.builder, data.train, bs, exp.device)))
-        runs.setdefault("infer dense reference", []).append(timed(partial(dense_pass, experiments["fused"], data.train, bs)))
+        runs.setdefault("infer dense reference", []).append(timed(partial(dense_pass, fused, data.train, bs)))
         runs.setdefault("graph building", []).append(timed(partial(build_epoch, exp0.builder, data.train, bs, r + 1)))
     median = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
-    print(f"{'':24s} {'utt/s (CPU)':>12s} {'vs per_relation':>16s} {'utt/s (wall)':>13s} {'vs per_relation':>16s}")
+    print(f"{'':32s} {'utt/s (CPU)':>12s} {'vs per_relation':>16s} {'utt/s (wall)':>13s} {'vs per_relation':>16s}")
     for key in [k for k in median if k != "graph building"]:
         wall, cpu = median[key]
         ref_wall, ref_cpu = median["train per_relation" if key.startswith("train") else "infer per_relation"]
-        print(f"{key:24s} {n / cpu:12.0f} {ref_cpu / cpu:15.2f}x {n / wall:13.0f} {ref_wall / wall:15.2f}x")
+        print(f"{key:32s} {n / cpu:12.0f} {ref_cpu / cpu:15.2f}x {n / wall:13.0f} {ref_wall / wall:15.2f}x")
+    print("(with a prefetch worker the graphs are built in a second process: its CPU column leaves that work out, read the wall column)")
     build_wall, build_cpu = median["graph building"]
     for impl in IMPLS:
         wall, cpu = median[f"train {impl}"]
         print(f"graph building share of a training epoch ({impl}): {100 * build_cpu / cpu:.1f}% (CPU), {100 * build_wall / wall:.1f}% (wall)")
+    step_breakdown(fused, loss_fn, optimizers["fused"])
+    if baseline:
+        wall, cpu = median["train fused"]
+        base_wall, base_cpu = revision_epoch(baseline, repeats)
+        print(
+            f"training at revision {baseline}: {n / base_cpu:.0f} utt/s (CPU), {n / base_wall:.0f} utt/s (wall); "
+            f"now (fused) {base_cpu / cpu:.2f}x (CPU), {base_wall / wall:.2f}x (wall); "
+            f"with a prefetch worker {base_wall / median['train fused, 1 prefetch worker'][0]:.2f}x (wall)"
+        )
+
+
+def step_breakdown(exp, loss_fn, optimizer, batches: int = 20) -> None:
+    """CPU ms per training batch in each forward block, backward and the optimiser, for ``exp``'s model."""
+    model = exp.model
+    blocks = {"normalise + MSDE": [*model.enhance.values()], "GAT": [model.gat], "pooling": [*model.pool.values()], "CAF": [model.caf], "classifier": [model.classifier]}
+    spent = dict.fromkeys([*blocks, "forward, other", "loss + backward", "clip + optimiser"], 0.0)
+    started: dict[str, float] = {}
+    handles = []
+    for name, modules in blocks.items():
+        for module in modules:
+            if module is None:
+                continue
+            handles.append(module.register_forward_pre_hook(lambda *_, name=name: started.__setitem__(name, time.process_time())))
+            handles.append(module.register_forward_hook(lambda *_, name=name: spent.__setitem__(name, spent[name] + time.process_time() - started[name])))
+    graphs = list(iterate_batches(exp.data.train, exp.builder, exp.cfg.train.batch_size, shuffle_seed=0))[:batches]
+    model.train()
+    for batch in graphs:
+        t0 = time.process_time()
+        logits = model(batch.graph).logits
+        t1 = time.process_time()
+        loss_fn(logits, batch.labels).backward()
+        t2 = time.process_time()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), exp.cfg.train.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        spent["forward, other"] += t1 - t0
+        spent["loss + backward"] += t2 - t1
+        spent["clip + optimiser"] += time.process_time() - t2
+    for handle in handles:
+        handle.remove()
+    spent["forward, other"] -= sum(spent[name] for name in blocks)
+    total = sum(spent.values())
+    parts = ", ".join(f"{name} {1000 * t / len(graphs):.1f} ({100 * t / total:.0f}%)" for name, t in spent.items())
+    print(f"one fused training step, CPU ms per batch of {exp.cfg.train.batch_size} (graphs prebuilt): {parts}; total {1000 * total / len(graphs):.1f}")
+
+
+BASELINE_EPOCHS = """
+import statistics, sys, time, torch
+from sync_tva.config import load_config
+from sync_tva.train.experiment import build_experiment
+from sync_tva.train.losses import make_loss
+from sync_tva.train.loop import train_one_epoch
+cfg = load_config(None, ["train.num_threads=1"])
+exp = build_experiment(cfg)
+torch.set_num_threads(1)
+loss_fn = make_loss(cfg.train.loss, [u.label for u in exp.data.train], len(exp.data.labels))
+optimizer = torch.optim.AdamW(exp.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+times = []
+for epoch in range(int(sys.argv[1]) + 1):  # epoch 0 warms up
+    wall, cpu = time.perf_counter(), time.process_time()
+    train_one_epoch(exp, loss_fn, optimizer, epoch)
+    times.append((time.perf_counter() - wall, time.process_time() - cpu))
+print(statistics.median(w for w, _ in times[1:]), statistics.median(c for _, c in times[1:]))
+"""
+
+
+def revision_epoch(revision: str, repeats: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of a demo training epoch with the package at git ``revision``.
+
+    The revision is checked out in a temporary worktree (removed afterwards) and run with this
+    interpreter, so only the package's code differs. It must have ``train_one_epoch(exp,
+    loss_fn, optimizer, epoch)`` and ``build_experiment(cfg)``, as every revision since the first
+    training loop does.
+    """
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), revision], check=True, capture_output=True)
+        try:
+            env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+            proc = subprocess.run([sys.executable, "-c", BASELINE_EPOCHS, str(repeats)], cwd=tree, env=env, capture_output=True, text=True, check=True)
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], check=True, capture_output=True)
+    wall, cpu = proc.stdout.split()
+    return float(wall), float(cpu)
 
 
 def _features(rng: np.random.Generator, n: int, dims: dict[str, int]) -> dict[str, np.ndarray]:
@@ -209,6 +309,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="batches timed per size and implementation (median printed)")
     parser.add_argument("--skip-demo", action="store_true", help="only the scaling part")
     parser.add_argument("--skip-scaling", action="store_true", help="only the demo part")
+    parser.add_argument("--baseline", metavar="REV", help="also time a demo training epoch at this git revision (e.g. the commit an issue was filed at)")
     parser.add_argument("--one", nargs=2, metavar=("PATTERN", "NODES"), help=argparse.SUPPRESS)  # a scaling child process
     args = parser.parse_args()
     if args.one:
@@ -216,7 +317,7 @@ def main() -> None:
         return
     torch.set_num_threads(1)
     if not args.skip_demo:
-        demo(args.repeats)
+        demo(args.repeats, args.baseline)
     if not args.skip_scaling:
         scaling(args.sizes, args.scale_batch, args.steps)
 

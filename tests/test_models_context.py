@@ -110,6 +110,51 @@ def _call(batch):
     return {"g": batch.graph, "dialogue": batch.dialogue}
 
 
+@pytest.mark.parametrize("sequence", ["gru", "none"])
+def test_online_model_never_hears_a_later_turn(one_thread, sequence):
+    """future=0: changing the last turn of a dialogue leaves every earlier turn's logits as they were."""
+    cfg = load_config(None, TINY + CONTEXT + ["model.context.future=0", f"model.context.sequence={sequence}"])
+    exp = build_experiment(cfg)
+    assert (exp.model.sequence is not None) == (sequence == "gru")
+    if exp.model.sequence is not None:
+        assert not exp.model.sequence.gru.bidirectional  # an online GRU reads forward only
+    exp.model.eval()
+    turns = max(exp.data.dialogues("test"), key=len)
+    assert len(turns) >= 3
+    context = context_builder(exp.model)
+    before = exp.model(**_call(make_batch(turns, exp.builder, context=context))).logits
+    last = turns[-1]
+    changed = type(last)(**{**vars(last), "features": {m: x + 3.0 for m, x in last.features.items()}})
+    after = exp.model(**_call(make_batch(turns[:-1] + [changed], exp.builder, context=context))).logits
+    assert torch.allclose(before[:-1], after[:-1], atol=1e-6)
+    assert not torch.allclose(before[-1], after[-1])
+
+
+def test_every_context_parameter_gets_a_gradient(exp):
+    """GRU, every relation's GAT and the output layer all learn from one batch of whole dialogues."""
+    utts = [u for d in exp.data.dialogues("train") for u in d]
+    batch = make_batch(utts, exp.builder, context=context_builder(exp.model))
+    exp.model.train()
+    exp.model.zero_grad()
+    exp.model(**_call(batch)).logits.sum().backward()
+    # The self relation gives every utterance exactly one incoming edge, whose softmax weight is
+    # 1 whatever the scores: its attention vectors are the only parameters nothing can train.
+    one_edge = {f"context.layers.{i}.convs.utterance|self|utterance.{a}" for i in range(2) for a in ("attn_l", "attn_r")}
+    for name, param in exp.model.named_parameters():
+        if name.startswith(("sequence.", "context.", "utterance.", "output.")):
+            learns = param.grad is not None and torch.count_nonzero(param.grad) > 0
+            assert learns != (name in one_edge), name
+
+
+def test_sequence_encoder_reads_both_directions_and_can_be_switched_off(exp, one_thread):
+    """The default GRU is bidirectional (a later turn reaches an earlier one); sequence=none removes it."""
+    assert exp.model.sequence is not None and exp.model.sequence.gru.bidirectional
+    assert "sequence=gru" in repr(exp.model)
+    off = build_experiment(load_config(None, TINY + CONTEXT + ["model.context.sequence=none"])).model
+    assert off.sequence is None and not any(name.startswith("sequence.") for name, _ in off.named_parameters())
+    assert "sequence=none" in repr(off)
+
+
 def test_trained_run_reloads_and_predicts_in_input_order(tmp_path, one_thread):
     cfg = load_config(None, TINY + CONTEXT + ["train.epochs=1", "model.context.future=0"])
     exp = build_experiment(cfg)

@@ -42,6 +42,7 @@ RESULT_NEUTRAL_KEYS = frozenset(
         "train.resume",  # whether to resume at all
         "train.device",  # where the same computation runs
         "train.num_threads",  # how many CPU threads run it
+        "train.prefetch_workers",  # who builds the same batches' graphs
         "features.progress",  # a progress bar on stderr
         "features.device",  # where the encoders run; the store is keyed by the extractors' fingerprints
         "features.shard",  # which part of the extraction this process does
@@ -201,6 +202,7 @@ class ContextConfig(Section):
     past: int = bounded(8, NON_NEGATIVE)  # earlier turns of the dialogue each utterance hears; 0: none
     future: int = bounded(4, NON_NEGATIVE)  # later turns it hears; 0: an online model that never looks ahead
     speakers: bool = True  # split each direction into same-speaker and other-speaker relations
+    sequence: Literal["gru", "none"] = "gru"  # a GRU over each dialogue's turns before the graph layers (bidirectional unless future=0); none: graph only
 
 
 @dataclass
@@ -255,6 +257,7 @@ class TrainConfig(Section):
     grad_clip: float = bounded(1.0, NON_NEGATIVE)  # max gradient norm; 0 disables clipping
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     num_threads: int = bounded(1, NON_NEGATIVE)  # torch CPU threads; 1 holds up when other jobs share the cores, 0 keeps torch's default (one per core)
+    prefetch_workers: int = bounded(0, NON_NEGATIVE)  # processes building the next batches' graphs while one trains (same batches, same order); 0: built in the loop
     resume: bool = True  # continue from OUT/checkpoints/last.pt when it exists
 
 

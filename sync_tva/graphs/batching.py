@@ -13,6 +13,7 @@ from typing import Iterator, Sequence
 
 import torch
 from dgl import DGLHeteroGraph
+from torch.utils.data import DataLoader, Dataset
 
 from ..records import Utterance, dialogue_units
 from .builder import UtteranceGraphBuilder
@@ -85,6 +86,7 @@ def iterate_batches(
     units: Sequence[Unit] | None = None,
     shard: tuple[int, int] | None = None,
     context: DialogueGraphBuilder | None = None,
+    workers: int = 0,
 ) -> Iterator[Batch]:
     """Yield batches in the order :func:`plan_batches` fixes; ``units`` default to one per utterance.
 
@@ -93,16 +95,36 @@ def iterate_batches(
 
     With ``shard=(rank, world_size)`` each planned batch yields only this rank's share (an empty
     share yields nothing), so ranks step through the same sequence of global batches.
+
+    With ``workers > 0`` that many processes build the graphs of the next batches while the
+    caller trains on the current one (``train.prefetch_workers``); the batches and their order
+    are the same as without.
     """
     if units is None:
         units = dialogue_units(utterances) if context is not None else single_units(len(utterances))
     plan = plan_batches(units, batch_size, shuffle_seed=shuffle_seed)
-    for planned in plan:
-        own = shard_units(planned, *shard) if shard is not None else planned
-        chosen = [utterances[i] for unit in own for i in unit]
-        if not chosen:
-            continue
-        yield make_batch(chosen, builder, context=context)
+    owned = (shard_units(planned, *shard) if shard is not None else planned for planned in plan)
+    batches = [chosen for own in owned if (chosen := [utterances[i] for unit in own for i in unit])]
+    if workers == 0:
+        yield from (make_batch(chosen, builder, context=context) for chosen in batches)
+        return
+    # batch_size=None: every item already is a whole batch; the loader keeps the item order. Its
+    # own generator: the workers' seed must not be drawn from the global RNG (dropout's stream).
+    loader = DataLoader(_PlannedBatches(batches, builder, context), batch_size=None, num_workers=workers, generator=torch.Generator())
+    yield from loader
+
+
+class _PlannedBatches(Dataset):
+    """Planned batches of utterances; item ``i`` is batch ``i`` built (what a prefetching worker runs)."""
+
+    def __init__(self, batches: list[list[Utterance]], builder: UtteranceGraphBuilder, context: DialogueGraphBuilder | None):
+        self.batches, self.builder, self.context = batches, builder, context
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> Batch:
+        return make_batch(self.batches[i], self.builder, context=self.context)
 
 
 def make_batch(

@@ -2,11 +2,12 @@
 
 Beyond the paper (its Sec. 5 names multi-turn context as future work), in the manner of
 DialogueGCN/MMGCN: Sync-TVA (MSDE, hetero GAT, pooling, CAF) turns every utterance into its
-fused vector; a stack of relational GAT layers (one ``GATConv`` per context relation, summed:
-:class:`~sync_tva.models.hetero_gat.HeteroGAT` built from the dialogue schema) lets each
-utterance hear the turns around it; the classifier reads the utterance vector together with
-its context vector. ``model.context.layers=0`` is the per-utterance model exactly: no context
-vector, and ``utterance`` + ``output`` are Sync-TVA's classifier layer for layer.
+fused vector; a GRU reads each dialogue's vectors in turn order (``model.context.sequence``,
+DialogueGCN's sequential encoder); a stack of relational GAT layers (one ``GATConv`` per context
+relation, summed: :class:`~sync_tva.models.hetero_gat.HeteroGAT` built from the dialogue schema)
+lets each utterance hear the turns around it; the classifier reads the utterance vector together
+with its context vector. ``model.context.layers=0`` is the per-utterance model exactly: no GRU,
+no context vector, and ``utterance`` + ``output`` are Sync-TVA's classifier layer for layer.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ from typing import ClassVar
 import torch
 from dgl import DGLHeteroGraph
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import ModelConfig
 from ..graphs.dialogue import NODE_TYPE, DialogueSchema, load_dialogue_schema
 from ..graphs.schema import GraphSchema
 from .hetero_gat import GATAttention, HeteroGAT
 from .registry import register_model
+from .segments import pad_segments
 from .sync_tva import AttentionMaps, SyncTVA, SyncTVAOutput
 
-__all__ = ["SyncTVAContext", "ContextAttentionMaps"]
+__all__ = ["SyncTVAContext", "ContextAttentionMaps", "DialogueGRU"]
 
 
 @dataclass
@@ -36,6 +39,28 @@ class ContextAttentionMaps(AttentionMaps):
     """
 
     context: list[GATAttention]
+
+
+class DialogueGRU(nn.Module):
+    """A GRU over each dialogue's utterance vectors in turn order (DialogueGCN's sequential context encoder).
+
+    Bidirectional unless ``bidirectional=False`` (``model.context.future=0``: an online model
+    must not read later turns); the two directions' states are summed, so the width stays
+    ``hidden``. Shapes: ``u`` [B, hidden] utterances, dialogue after dialogue, each in turn
+    order, ``counts`` [D] utterances per dialogue -> [B, hidden].
+    """
+
+    def __init__(self, hidden: int, *, bidirectional: bool = True):
+        super().__init__()
+        self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=bidirectional)
+
+    def forward(self, u: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        padded = pad_segments(u, counts)  # [D, L, hidden]
+        packed = pack_padded_sequence(padded.values, counts.cpu(), batch_first=True, enforce_sorted=False)
+        states, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=padded.values.shape[1])
+        if self.gru.bidirectional:
+            states = states.view(*states.shape[:2], 2, -1).sum(dim=2)  # forward + backward direction
+        return padded.unpad(states)
 
 
 @register_model("sync_tva_context")
@@ -79,12 +104,18 @@ class SyncTVAContext(nn.Module):
             attn_dropout=cfg.attn_dropout,
             impl=cfg.gat_impl,  # the same implementation choice as the encoder's
         )
+        # Turn order first, then the graph (DialogueGCN): the GRU carries the dialogue's drift,
+        # the relations who said what to whom. None without graph layers (layers=0: per-utterance).
+        self.sequence = (
+            DialogueGRU(d, bidirectional=ctx.future > 0) if ctx.sequence == "gru" and ctx.layers else None
+        )
         self.output = nn.Linear(d * 2 if ctx.layers else d, n_classes)
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(modalities={self.encoder.modalities}, hidden={self.cfg.hidden}, "
-            f"context_layers={len(self.context.layers)}, context={self.context_schema!r})"
+            f"context_layers={len(self.context.layers)}, sequence={self.cfg.context.sequence if self.sequence else 'none'}, "
+            f"context={self.context_schema!r})"
         )
 
     def forward(
@@ -106,7 +137,8 @@ class SyncTVAContext(nn.Module):
                 raise ValueError(
                     f"the context graph has {dialogue.num_nodes(NODE_TYPE)} utterance nodes, the batch {fused.shape[0]} utterances"
                 )
-            h, layers = self.context(dialogue, {NODE_TYPE: u}, return_attention=return_attention)
+            x = self.sequence(u, dialogue.batch_num_nodes(NODE_TYPE)) if self.sequence is not None else u
+            h, layers = self.context(dialogue, {NODE_TYPE: x}, return_attention=return_attention)
             features = torch.cat([u, h[NODE_TYPE]], dim=-1)  # [B, 2 * hidden]: utterance vector; context vector
         logits = self.output(features)
         if not return_attention:

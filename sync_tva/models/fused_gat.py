@@ -11,9 +11,9 @@ batch's relations are laid out once (:class:`RelationPlan`) as one bipartite gra
 *relation-source rows* (each source node once per relation it sends on) to
 *relation-destination rows* (each destination node once per relation it receives on). A
 softmax over a destination row's incoming edges is then exactly the per-relation softmax, and
-one ``segment_mm``, one ``edge_softmax`` and one ``u_mul_e_sum`` serve all relations. The
-sparse kernels' own arithmetic is the same in both layers, so the gain is largest on small
-graphs (see ``benchmarks/speed.py``).
+one ``segment_mm``, one ``edge_softmax`` and one weighted sum (:class:`WeightedSum`) serve all
+relations. The sparse kernels' own arithmetic is the same in both layers, so the gain is largest
+on small graphs (see ``benchmarks/speed.py``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from ..graphs.schema import GraphSchema
 
-__all__ = ["FusedHeteroGATLayer", "RelationPlan", "plan_relations"]
+__all__ = ["FusedHeteroGATLayer", "RelationPlan", "WeightedSum", "plan_relations"]
 
 CanonicalEType = tuple[str, str, str]
 
@@ -48,7 +48,8 @@ class RelationPlan:
     destination row ``j`` is node ``dst_rows[j]`` receiving for one relation (``dst_relation[j]``);
     both are grouped by relation (``src_seglen``/``dst_seglen`` [R], on the CPU as
     ``segment_mm`` needs), and its edges are each relation's edges in edge-id order,
-    relation after relation (``edge_counts``).
+    relation after relation (``edge_counts``); ``reverse`` is the same edges from destination
+    rows to source rows (for the backward pass of :class:`WeightedSum`).
     """
 
     etypes: list[CanonicalEType]
@@ -56,6 +57,7 @@ class RelationPlan:
     counts: list[int]
     receivers: set[str]
     graph: DGLHeteroGraph
+    reverse: DGLHeteroGraph
     src_rows: torch.Tensor
     src_seglen: torch.Tensor
     dst_rows: torch.Tensor
@@ -103,6 +105,7 @@ def plan_relations(g: DGLHeteroGraph, etypes: list[CanonicalEType], ntypes: list
         counts=counts,
         receivers={dst for _, _, dst in rels},
         graph=graph,
+        reverse=dgl.create_block((e_dst, e_src), num_src_nodes=n_dst, num_dst_nodes=n_src, device=device),
         src_rows=_cat(src_rows, device),
         src_seglen=torch.tensor(src_len, dtype=torch.int64),
         dst_rows=_cat(dst_rows, device),
@@ -110,6 +113,38 @@ def plan_relations(g: DGLHeteroGraph, etypes: list[CanonicalEType], ntypes: list
         dst_relation=torch.repeat_interleave(torch.arange(len(rels), device=device), dst_seglen.to(device)),
         edge_counts=edge_counts,
     )
+
+
+class WeightedSum(torch.autograd.Function):
+    """``out[v, k] = sum over edges (u -> v) of alpha[e, k] * ft[u, k]``: DGL's ``u_mul_e_sum`` for per-head edge weights.
+
+    The same sum as ``dgl.ops.u_mul_e_sum(graph, ft, alpha.unsqueeze(-1))``, but DGL's CPU
+    kernel is several times slower when the edge weight broadcasts over the feature axis, so the
+    weights are repeated to the full width and both passes use the plain kernel: the feature
+    gradient is the same sum on the reversed graph, the weight gradient a per-head dot product
+    (``u_dot_v``). Shapes: ``ft`` [S, H, F], ``alpha`` [E, H] -> [G, H, F].
+    """
+
+    @staticmethod
+    def forward(ctx, plan: RelationPlan, ft: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        n_src, heads, width = ft.shape
+        weights = alpha.repeat_interleave(width, dim=1)  # [E, H * F]: head k's weight on each of its features
+        ctx.plan = plan
+        ctx.save_for_backward(ft, weights)
+        return dgl.ops.u_mul_e_sum(plan.graph, ft.reshape(n_src, heads * width), weights).view(-1, heads, width)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor | None, torch.Tensor | None]:  # type: ignore[override]
+        ft, weights = ctx.saved_tensors
+        plan: RelationPlan = ctx.plan
+        n_src, heads, width = ft.shape
+        grad = grad.contiguous()
+        grad_ft = grad_alpha = None
+        if ctx.needs_input_grad[1]:
+            grad_ft = dgl.ops.u_mul_e_sum(plan.reverse, grad.view(-1, heads * width), weights).view(n_src, heads, width)
+        if ctx.needs_input_grad[2]:
+            grad_alpha = dgl.ops.u_dot_v(plan.graph, ft, grad).squeeze(-1)  # [E, H]
+        return None, grad_ft, grad_alpha
 
 
 class _RelationParameters(nn.Module):
@@ -213,7 +248,7 @@ class FusedHeteroGATLayer(nn.Module):
         er = dgl.ops.segment_mm(xd, dst_weight, plan.dst_seglen)  # [G, H]
         scores = F.leaky_relu(dgl.ops.u_add_v(plan.graph, el, er), 0.2)  # [E, H]
         alpha = self.attn_drop(dgl.ops.edge_softmax(plan.graph, scores))  # per (relation, destination)
-        received = dgl.ops.u_mul_e_sum(plan.graph, ft, alpha.unsqueeze(-1))  # [G, H, F]
+        received = WeightedSum.apply(plan, ft, alpha)  # [G, H, F]
         received = received.reshape(-1, d) + bias.index_select(0, plan.dst_relation)  # [G, D]: heads concatenated, each relation's bias
         summed = x.new_zeros(x.shape).index_add_(0, plan.dst_rows, received)  # [N, D]: relations into a node summed
         update = self.dropout(F.elu(summed)).split(plan.counts)

@@ -51,7 +51,9 @@ def train_one_epoch(
     context = context_builder(exp.model)  # a context model trains on whole dialogues
     units = dialogue_units(exp.data.train) if context is not None else single_units(len(exp.data.train))
     plan = plan_batches(units, cfg.batch_size, shuffle_seed=seed)
-    own = iterate_batches(exp.data.train, exp.builder, cfg.batch_size, shuffle_seed=seed, units=units, shard=dist.shard, context=context)
+    own = iterate_batches(
+        exp.data.train, exp.builder, cfg.batch_size, shuffle_seed=seed, units=units, shard=dist.shard, context=context, workers=cfg.prefetch_workers
+    )
     total = 0.0
     for planned in tqdm(plan, desc=f"epoch {epoch}", leave=False, unit="batch", disable=not dist.is_main):
         mine = shard_units(planned, dist.rank, dist.world_size)
