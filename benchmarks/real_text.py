@@ -246,26 +246,37 @@ def frozen_vs_finetuned(args: argparse.Namespace) -> int:
         results[variant] = {"features_seconds": time.time() - started, "per_seed": {}}
         print(f"{variant}: features of {len(data[variant].train)} train / {len(data[variant].dev)} carved dev / "
               f"{len(data[variant].test)} MELD dev utterances ready in {results[variant]['features_seconds']:.0f} s", flush=True)
-    for seed in args.seeds:  # seed by seed, both variants: a cut-short benchmark still compares like with like
-        for variant in variants:
-            seed_cfg = load_config(REPO / "configs" / "sync_tva_paper.yaml", overrides[variant] + [f"seed={seed}"])
+    # One row per (features, model): "frozen", "finetuned", and "+context" rows for sync_tva_context.
+    rows = {(v, name): v if name == "sync_tva" else f"{v}+context" for v in variants for name in args.models}
+    for (variant, name), row in rows.items():
+        results.setdefault(row, {"features_seconds": results[variant]["features_seconds"], "per_seed": {}})
+    for seed in args.seeds:  # seed by seed, every row: a cut-short benchmark still compares like with like
+        for (variant, name), row in rows.items():
+            seed_cfg = load_config(REPO / "configs" / "sync_tva_paper.yaml", overrides[variant] + [f"seed={seed}", f"model.name={name}"])
             started = time.time()
             exp = build_experiment(seed_cfg, data=data[variant])
-            logger = RunLogger(args.out / f"{variant}_seed{seed}")
-            state = fit(exp, args.out / f"{variant}_seed{seed}", logger)
+            logger = RunLogger(args.out / f"{row}_seed{seed}")
+            state = fit(exp, args.out / f"{row}_seed{seed}", logger)
             logger.close()
             metrics = evaluate(exp, data[variant].test)
-            runs = results[variant]["per_seed"]
-            runs[seed] = {"accuracy": metrics.accuracy, "weighted_f1": metrics.weighted_f1, "best_epoch": state.best_epoch}
-            for k in ("accuracy", "weighted_f1"):
-                results[variant][f"{k}_mean"] = float(np.mean([r[k] for r in runs.values()]))
-                results[variant][f"{k}_std"] = float(np.std([r[k] for r in runs.values()]))
+            runs = results[row]["per_seed"]
+            runs[seed] = {
+                "accuracy": metrics.accuracy,
+                "weighted_f1": metrics.weighted_f1,
+                "best_epoch": state.best_epoch,
+                "held_out_weighted_f1": state.best_metric,
+            }
+            for k in ("accuracy", "weighted_f1", "held_out_weighted_f1"):
+                results[row][f"{k}_mean"] = float(np.mean([r[k] for r in runs.values()]))
+                results[row][f"{k}_std"] = float(np.std([r[k] for r in runs.values()]))
             write_json(args.out / "finetuned_summary.json", {"overrides": data_overrides + args.overrides, **results})
-            print(f"Sync-TVA text only, {variant} MiniLM, seed {seed} (best epoch {state.best_epoch}, "
-                  f"{time.time() - started:.0f} s): MELD dev accuracy {metrics.accuracy:.4f}, weighted F1 "
-                  f"{metrics.weighted_f1:.4f}", flush=True)
-    for variant, r in results.items():
-        print(f"{variant}: MELD dev accuracy {r['accuracy_mean']:.4f} ± {r['accuracy_std']:.4f}, weighted F1 "
+            print(f"{MODELS[name]}, {variant} MiniLM, seed {seed} (best epoch {state.best_epoch}, held-out weighted F1 "
+                  f"{state.best_metric:.4f}, {time.time() - started:.0f} s): MELD dev accuracy {metrics.accuracy:.4f}, "
+                  f"weighted F1 {metrics.weighted_f1:.4f}", flush=True)
+    for row, r in results.items():
+        if not r["per_seed"]:
+            continue
+        print(f"{row}: MELD dev accuracy {r['accuracy_mean']:.4f} ± {r['accuracy_std']:.4f}, weighted F1 "
               f"{r['weighted_f1_mean']:.4f} ± {r['weighted_f1_std']:.4f} ({len(args.seeds)} seeds; features in "
               f"{r['features_seconds']:.0f} s)")
     print(f"summary in {args.out / 'finetuned_summary.json'}")
