@@ -215,7 +215,9 @@ def sync_tva_text(
 
 
 def frozen_vs_finetuned(args: argparse.Namespace) -> int:
-    """Text-only Sync-TVA on frozen vs fine-tuned MiniLM token states, both made by ``sync_tva.features``.
+    """Text-only Sync-TVA (and, with ``--models``, its context model) on frozen vs fine-tuned MiniLM token states.
+
+    Both feature sets are made by ``sync_tva.features``.
 
     The package's csv reader reads MELD train, carves ``data.dev_fraction`` of its dialogues
     (seed 0) as dev, and takes MELD dev as the scored split. Fine-tuning
@@ -248,7 +250,7 @@ def frozen_vs_finetuned(args: argparse.Namespace) -> int:
               f"{len(data[variant].test)} MELD dev utterances ready in {results[variant]['features_seconds']:.0f} s", flush=True)
     # One row per (features, model): "frozen", "finetuned", and "+context" rows for sync_tva_context.
     rows = {(v, name): v if name == "sync_tva" else f"{v}+context" for v in variants for name in args.models}
-    for (variant, name), row in rows.items():
+    for (variant, _), row in rows.items():
         results.setdefault(row, {"features_seconds": results[variant]["features_seconds"], "per_seed": {}})
     for seed in args.seeds:  # seed by seed, every row: a cut-short benchmark still compares like with like
         for (variant, name), row in rows.items():
