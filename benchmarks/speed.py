@@ -8,8 +8,9 @@ Part 1, the demo config with ``train.num_threads=1``: utterances/s of a training
 training split) for ``model.gat_impl=per_relation`` and ``fused``, plus the dense reference
 (``sync_tva.models.dense_reference``) for inference, and fused training with graphs built by one
 prefetching worker (``train.prefetch_workers=1``: a second process, so compare its wall-clock
-figure); the share of a training epoch spent building graphs; and where the time of one fused
-training step goes (forward per block, backward, optimiser). The implementations take turns inside
+figure); the share of a training epoch spent building graphs; where the time of one fused
+training step goes (forward per block, backward, optimiser); and the GAT stack alone, forward
+and backward, for both implementations. The implementations take turns inside
 every repeat and the median over repeats is printed, as wall-clock time and as this process's CPU
 time (the machine may be shared). ``--baseline REV`` also times the training epoch of the package
 as it was at git revision REV (checked out in a temporary worktree, run in a subprocess right
@@ -155,6 +156,8 @@ def demo(repeats: int, baseline: str | None) -> None:
         wall, cpu = median[f"train {impl}"]
         print(f"graph building share of a training epoch ({impl}): {100 * build_cpu / cpu:.1f}% (CPU), {100 * build_wall / wall:.1f}% (wall)")
     step_breakdown(fused, loss_fn, optimizers["fused"])
+    gat = {impl: gat_forward_backward_ms(experiments[impl]) for impl in IMPLS}
+    print("GAT stack alone, forward + backward, CPU ms per batch: " + ", ".join(f"{impl} {ms:.1f}" for impl, ms in gat.items()))
     if baseline:
         wall, cpu = median["train fused"]
         base_wall, base_cpu = revision_epoch(baseline, repeats)
@@ -198,6 +201,21 @@ def step_breakdown(exp, loss_fn, optimizer, batches: int = 20) -> None:
     total = sum(spent.values())
     parts = ", ".join(f"{name} {1000 * t / len(graphs):.1f} ({100 * t / total:.0f}%)" for name, t in spent.items())
     print(f"one fused training step, CPU ms per batch of {exp.cfg.train.batch_size} (graphs prebuilt): {parts}; total {1000 * total / len(graphs):.1f}")
+
+
+def gat_forward_backward_ms(exp, batches: int = 20) -> float:
+    """Median CPU ms of the model's GAT stack, forward and backward, on prebuilt demo batches (random inputs)."""
+    gat = exp.model.gat.train()
+    graphs = [b.graph for b in iterate_batches(exp.data.train, exp.builder, exp.cfg.train.batch_size, shuffle_seed=0)][:batches]
+    inputs = [{t: torch.randn(g.num_nodes(t), exp.cfg.model.hidden, requires_grad=True) for t in g.ntypes} for g in graphs]
+
+    def one(g: dgl.DGLGraph, h: dict[str, torch.Tensor]) -> None:
+        out, _ = gat(g, h)
+        sum(x.sum() for x in out.values()).backward()
+
+    for g, h in zip(graphs, inputs):  # warm-up
+        one(g, h)
+    return 1000 * statistics.median(timed(partial(one, g, h))[1] for g, h in zip(graphs, inputs))
 
 
 BASELINE_EPOCHS = """
