@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from sync_tva import finetune, run
 from sync_tva.config import load_config
 from sync_tva.data import read_raw
 from sync_tva.errors import ConfigError, DataError
-from sync_tva.features import load_dataset
+from sync_tva.features import finetune as finetune_module
+from sync_tva.features import load_dataset, pipeline
 from sync_tva.features.base import weights_digest
 from sync_tva.features.finetune import SUMMARY, finetune_text_encoder
 from sync_tva.features.text import TextExtractor, dialogue_contexts
@@ -183,6 +185,41 @@ def test_context_finetuning_through_the_pipeline(text_model, tmp_path):
     described = [json.loads(p.read_text()) for p in (tmp_path / "store").glob("*/*/text-*/extractor.json")]
     assert len(described) == 3 and all(d["finetuned"] == tuned.name and d["context_turns"] == 2 for d in described)
     assert json.loads((tuned / SUMMARY).read_text())["settings"]["context_turns"] == 2
+
+
+def test_under_torchrun_only_rank_zero_finetunes(text_model, tmp_path, reference, monkeypatch):
+    """Rank 1 trains nothing: it waits until rank 0's folder is published, then extracts with it."""
+    data = make_data(tmp_path / "data")
+    cfg = load_config(None, overrides(data, text_model, tmp_path / "store"))
+    monkeypatch.setattr(pipeline, "_process_group_shard", lambda: (1, 2))  # this process is rank 1 of 2
+    monkeypatch.setattr(finetune_module, "_train", lambda *a, **k: pytest.fail("rank 1 must not fine-tune"))
+    said: list[str] = []
+    waiting = threading.Event()
+
+    def log(line: str) -> None:
+        said.append(line)
+        waiting.set()
+
+    def rank_zero() -> None:  # publishes the same request's folder once rank 1 waits, as rank 0 would
+        assert waiting.wait(60)
+        folder = Path(said[0].rsplit(" into ", 1)[1])
+        finetune_module._publish(*_published_parts(reference[0].path), tmp_path / "store" / "work", folder)
+
+    thread = threading.Thread(target=rank_zero)
+    thread.start()
+    tuned = finetune_module.wait_for_finetuned(cfg, read_raw(cfg, ("train", "dev")), log=log, poll_seconds=0.05)
+    thread.join()
+    assert len(said) == 1 and said[0].startswith("waiting for rank 0") and not tuned.trained
+    assert folder_digest(tuned.path) == reference[1]
+    extractor = pipeline._text_extractor(cfg, CPU)  # the pipeline's rank-1 path: published, so no wait and no training
+    assert extractor.finetuned == tuned.path
+
+
+def _published_parts(folder: Path):
+    """Encoder, tokenizer and summary of a published folder, to publish them again elsewhere."""
+    from transformers import AutoTokenizer
+
+    return AutoModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder), json.loads((folder / SUMMARY).read_text())
 
 
 def test_run_trains_end_to_end_on_finetuned_features(text_model, tmp_path, capsys):

@@ -205,6 +205,14 @@ def test_command_draws_named_utterances(run_dir, exp, tmp_path, capsys):
     assert str(tmp_path / f"{uid}.svg") in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("option, value, message", [("--layer", "5", "GAT layers"), ("--layer", "-9", "GAT layers"), ("--head", "7", "GAT heads")])
+def test_command_refuses_a_layer_or_head_the_model_lacks(run_dir, tmp_path, capsys, option, value, message):
+    assert main(["--run", str(run_dir), "--out", str(tmp_path / "out"), option, value]) == 2
+    err = capsys.readouterr().err
+    assert f"{option} {value}" in err and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before anything was drawn
+
+
 def test_command_error_for_an_unknown_utterance_lists_valid_ids(run_dir, exp, capsys):
     assert main(["--run", str(run_dir), "--utterance", "no_such_utt"]) == 2
     err = capsys.readouterr().err

@@ -45,7 +45,7 @@ from ..records import RawSplits, RawUtterance
 from .base import weights_digest
 from .text import dialogue_contexts, load_text_encoder, tokenize_utterances
 
-__all__ = ["FinetunedEncoder", "UtteranceClassifier", "finetune_text_encoder", "request_key"]
+__all__ = ["FinetunedEncoder", "UtteranceClassifier", "finetune_text_encoder", "request_key", "wait_for_finetuned"]
 
 SUMMARY = "summary.json"
 STEP_VERSION = 1  # bump when the training procedure changes: old folders stop matching
@@ -199,14 +199,36 @@ def finetune_text_encoder(cfg: Config, raw: RawSplits, log: Callable[[str], None
     store = Path(cfg.features.store).expanduser()
     folder = store / raw.name / "finetune" / f"text-{key}"
     if (folder / SUMMARY).is_file():
-        with open(folder / SUMMARY) as fh:
-            return FinetunedEncoder(folder, key, json.load(fh), trained=False)
+        return _stored(folder, key)
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
     work = store / ".finetune-work" / f"{raw.name}-text-{key}"
     summary = _train(cfg, raw, encoder, tokenizer, work, log) | {"key": key}
     _publish(encoder, tokenizer, summary, work, folder)
     return FinetunedEncoder(folder, key, summary, trained=True)
+
+
+def _stored(folder: Path, key: str) -> FinetunedEncoder:
+    with open(folder / SUMMARY) as fh:
+        return FinetunedEncoder(folder, key, json.load(fh), trained=False)
+
+
+def wait_for_finetuned(cfg: Config, raw: RawSplits, log: Callable[[str], None] = _stderr, poll_seconds: float = 10.0) -> FinetunedEncoder:
+    """The encoder another process is fine-tuning for the same request, once it is published; never trains.
+
+    Under torchrun only rank 0 fine-tunes (the same request on every rank would train it N times
+    and race on one work folder); the other ranks wait here. No collective barrier: fine-tuning
+    can outlast a process group's timeout, and torchrun stops the waiting ranks if rank 0 fails.
+    """
+    _check_splits(raw)
+    tokenizer, encoder = load_text_encoder(cfg.features.text.model)
+    key = request_key(encoder, tokenizer, raw, cfg.features.text.finetune)
+    folder = Path(cfg.features.store).expanduser() / raw.name / "finetune" / f"text-{key}"
+    if not (folder / SUMMARY).is_file():
+        log(f"waiting for rank 0 to fine-tune the text encoder into {folder}")
+        while not (folder / SUMMARY).is_file():
+            time.sleep(poll_seconds)
+    return _stored(folder, key)
 
 
 def _train(cfg: Config, raw: RawSplits, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, work: Path,

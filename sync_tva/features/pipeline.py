@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..records import SPLITS, DatasetSplits, RawSplits, RawUtterance, Utterance, check_utterance
 from .audio import AudioExtractor
 from .base import ExtractionFailure, Extractor
-from .finetune import finetune_text_encoder
+from .finetune import finetune_text_encoder, wait_for_finetuned
 from .store import FAILURES, FeatureStore
 from .text import TextExtractor
 from .visual import VisualExtractor
@@ -122,7 +122,10 @@ def _text_extractor(cfg: Config, device: torch.device) -> TextExtractor:
         if not folder.is_dir():
             raise ConfigError(f"features.text.finetune.folder: {folder} is not a folder (a fine-tuned encoder written by sync_tva.finetune)")
         return TextExtractor(cfg.features.text, device, finetuned=folder)
-    tuned = finetune_text_encoder(cfg, read_raw(cfg, ("train", "dev")))
+    raw = read_raw(cfg, ("train", "dev"))
+    shard = _process_group_shard()
+    # Under torchrun rank 0 fine-tunes and the others wait for its published folder.
+    tuned = finetune_text_encoder(cfg, raw) if shard is None or shard[0] == 0 else wait_for_finetuned(cfg, raw)
     return TextExtractor(cfg.features.text, device, finetuned=tuned.path)
 
 

@@ -18,7 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import DataError, SyncTVAError
+from ..config import ModelConfig
+from ..errors import ConfigError, DataError, SyncTVAError
 from ..inference import TrainedModel, load_model, predict
 from ..records import Utterance
 from .attention import UtteranceAttention, extract_attention
@@ -125,10 +126,19 @@ def page_utterances(pool: list[Utterance], chosen: list[Utterance], limit: int) 
     return [u for u in pool if u.dialogue in keep]
 
 
+def check_layer_and_head(model: ModelConfig, layer: int, head: int | None) -> None:
+    """Refuse a ``--layer``/``--head`` the run's model does not have, before any data is read."""
+    if model.gat_layers and not -model.gat_layers <= layer < model.gat_layers:
+        raise ConfigError(f"--layer {layer}: the run's model has {model.gat_layers} GAT layers (0 to {model.gat_layers - 1}, or -1 for the last)")
+    if head is not None and not 0 <= head < model.gat_heads:
+        raise ConfigError(f"--head {head}: the run's model has {model.gat_heads} GAT heads (0 to {model.gat_heads - 1}); leave it out for their mean")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         trained = load_model(args.run, args.checkpoint)
+        check_layer_and_head(trained.cfg.model, args.layer, args.head)
         pool = trained.load_split(args.split)
         if args.utterance:
             chosen = find_utterances(pool, args.utterance, args.split)
