@@ -33,6 +33,14 @@ def test_shipped_schema_loads_by_name_and_path():
     assert load_dialogue_schema(schema.source) == schema
 
 
+@pytest.mark.parametrize("speakers", [True, False])
+def test_schema_round_trips_through_its_dict_and_resolves_alike(speakers):
+    """What a checkpoint stores (to_dict of the resolved schema) resolves to the same relations again."""
+    resolved = load_dialogue_schema("dialogue").resolve(past=3, future=1, speakers=speakers)
+    again = dialogue_schema_from_dict(resolved.to_dict()).resolve(past=3, future=1, speakers=speakers)
+    assert again.relations == resolved.relations and again.name == resolved.name
+
+
 @pytest.mark.parametrize("past, future", [(0, 0), (1, 0), (2, 1), (3, 3), (50, 50)])
 def test_edge_counts_per_window_are_clipped_at_dialogue_ends(past, future):
     sizes = [5, 3]

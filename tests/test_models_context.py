@@ -170,6 +170,25 @@ def test_trained_run_reloads_and_predicts_in_input_order(tmp_path, one_thread):
     assert pred.y_pred == direct.logits.argmax(-1).tolist()
 
 
+def test_custom_context_schema_file_is_not_needed_to_reload(tmp_path, one_thread):
+    """The checkpoint carries the dialogue schema: a run trained on a YAML file reloads after the file is gone."""
+    schema_file = tmp_path / "mine.yaml"
+    schema_file.write_text("name: mine\nrelations:\n  earlier: {direction: past}\n  answer: {direction: future, speaker: other}\n")
+    cfg = load_config(None, TINY + CONTEXT + ["train.epochs=1", f"model.context.schema={schema_file}"])
+    exp = build_experiment(cfg)
+    assert [r.name for r in exp.model.context_schema.relations] == ["earlier", "answer"]
+    out = tmp_path / "run"
+    logger = RunLogger(out)
+    fit(exp, out, logger)
+    logger.close()
+    schema_file.unlink()
+    trained = load_model(out)
+    rebuilt, trained_with = trained.model.context_schema, exp.model.context_schema
+    assert (rebuilt.name, rebuilt.relations) == (trained_with.name, trained_with.relations)  # windows included
+    direct = collect_logits(exp.model, exp.builder, exp.data.test, 64, exp.device)
+    assert predict(trained, exp.data.test).y_pred == direct.logits.argmax(-1).tolist()
+
+
 # ----------------------------------------------------------------------------------------------
 # Every data source trains with context: the demo above, a CSV through the feature store, a pickle.
 

@@ -87,6 +87,11 @@ class DialogueSchema:
             )
         return replace(self, relations=tuple(kept))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The mapping :func:`dialogue_schema_from_dict` reads (windows are not in it: they come from the config)."""
+        relations = {r.name: {"direction": r.direction} | ({"speaker": r.speaker} if r.direction != "self" else {}) for r in self.relations}
+        return {"name": self.name, "relations": relations}
+
     def graph_schema(self) -> GraphSchema:
         """The same relations as an (edge-pattern-free) :class:`GraphSchema`, so graph layers build from it."""
         edges = tuple(EdgeSpec(name=r.name, src=NODE_TYPE, dst=NODE_TYPE) for r in self.relations)

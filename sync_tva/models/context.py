@@ -79,13 +79,15 @@ class SyncTVAContext(nn.Module):
 
     needs_dialogue: ClassVar[bool] = True  # read by sync_tva.train.experiment.context_builder: batch whole dialogues
 
-    def __init__(self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig):
+    def __init__(
+        self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig, *, context_schema: DialogueSchema | None = None
+    ):
+        """``context_schema`` (default: loaded from ``model.context.schema``) is given when a checkpoint is rebuilt."""
         super().__init__()
         ctx = cfg.context
         self.cfg = cfg
-        self.context_schema: DialogueSchema = load_dialogue_schema(ctx.schema).resolve(
-            past=ctx.past, future=ctx.future, speakers=ctx.speakers
-        )
+        given = context_schema if context_schema is not None else load_dialogue_schema(ctx.schema)
+        self.context_schema: DialogueSchema = given.resolve(past=ctx.past, future=ctx.future, speakers=ctx.speakers)
         self.encoder = SyncTVA(schema, in_dims, n_classes, cfg)
         fused_dim = self.encoder.classifier[0].in_features  # hidden with CAF, hidden * modalities without
         # Its own classifier is replaced by ours, which also reads the context (torchvision's idiom).

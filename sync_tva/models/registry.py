@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from torch import nn
 
@@ -16,7 +16,7 @@ __all__ = ["ModelFactory", "register_model", "list_models", "build_model"]
 class ModelFactory(Protocol):
     """What a registered model class looks like: built from the schema, never from a sample graph."""
 
-    def __call__(self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig) -> nn.Module: ...
+    def __call__(self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig, **parts: Any) -> nn.Module: ...
 
 
 _MODELS: Registry[ModelFactory] = Registry("model", "model.name")
@@ -32,6 +32,9 @@ def list_models() -> list[str]:
     return _MODELS.names()
 
 
-def build_model(schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig) -> nn.Module:
-    """A freshly initialised instance of the model ``cfg.name`` names (an unknown name lists the choices)."""
-    return _MODELS.get(cfg.name)(schema, in_dims, n_classes, cfg)
+def build_model(schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig, **parts: Any) -> nn.Module:
+    """A freshly initialised instance of the model ``cfg.name`` names (an unknown name lists the choices).
+
+    ``parts`` are model-specific pieces a checkpoint stores, e.g. the context model's ``context_schema``.
+    """
+    return _MODELS.get(cfg.name)(schema, in_dims, n_classes, cfg, **parts)
