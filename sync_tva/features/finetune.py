@@ -190,27 +190,41 @@ def finetune_text_encoder(cfg: Config, raw: RawSplits, log: Callable[[str], None
     ``raw.test`` is never read. A killed run resumes from the last finished epoch; ``log``
     receives one line per epoch with the dev figures.
     """
-    settings = cfg.features.text.finetune
-    if settings.epochs == 0:
+    if cfg.features.text.finetune.epochs == 0:
         raise ConfigError("features.text.finetune.epochs=0 keeps the frozen encoder; set it to 1 or more to fine-tune")
-    _check_splits(raw)
-    tokenizer, encoder = load_text_encoder(cfg.features.text.model)
-    key = request_key(encoder, tokenizer, raw, settings)
-    store = Path(cfg.features.store).expanduser()
-    folder = store / raw.name / "finetune" / f"text-{key}"
-    if (folder / SUMMARY).is_file():
-        return _stored(folder, key)
+    request = _Request.of(cfg, raw)
+    if request.published():
+        return request.stored()
     if cfg.train.num_threads > 0:
         torch.set_num_threads(cfg.train.num_threads)
-    work = store / ".finetune-work" / f"{raw.name}-text-{key}"
-    summary = _train(cfg, raw, encoder, tokenizer, work, log) | {"key": key}
-    _publish(encoder, tokenizer, summary, work, folder)
-    return FinetunedEncoder(folder, key, summary, trained=True)
+    work = Path(cfg.features.store).expanduser() / ".finetune-work" / f"{raw.name}-text-{request.key}"
+    summary = _train(cfg, raw, request.encoder, request.tokenizer, work, log) | {"key": request.key}
+    _publish(request.encoder, request.tokenizer, summary, work, request.folder)
+    return FinetunedEncoder(request.folder, request.key, summary, trained=True)
 
 
-def _stored(folder: Path, key: str) -> FinetunedEncoder:
-    with open(folder / SUMMARY) as fh:
-        return FinetunedEncoder(folder, key, json.load(fh), trained=False)
+@dataclass(frozen=True)
+class _Request:
+    """A fine-tuning request: the base encoder and tokenizer, their request key and the store folder it publishes to."""
+
+    tokenizer: PreTrainedTokenizerBase
+    encoder: PreTrainedModel
+    key: str
+    folder: Path
+
+    @classmethod
+    def of(cls, cfg: Config, raw: RawSplits) -> "_Request":
+        _check_splits(raw)
+        tokenizer, encoder = load_text_encoder(cfg.features.text.model)
+        key = request_key(encoder, tokenizer, raw, cfg.features.text.finetune)
+        return cls(tokenizer, encoder, key, Path(cfg.features.store).expanduser() / raw.name / "finetune" / f"text-{key}")
+
+    def published(self) -> bool:
+        return (self.folder / SUMMARY).is_file()
+
+    def stored(self) -> FinetunedEncoder:
+        with open(self.folder / SUMMARY) as fh:
+            return FinetunedEncoder(self.folder, self.key, json.load(fh), trained=False)
 
 
 def wait_for_finetuned(cfg: Config, raw: RawSplits, log: Callable[[str], None] = _stderr, poll_seconds: float = 10.0) -> FinetunedEncoder:
@@ -220,15 +234,12 @@ def wait_for_finetuned(cfg: Config, raw: RawSplits, log: Callable[[str], None] =
     and race on one work folder); the other ranks wait here. No collective barrier: fine-tuning
     can outlast a process group's timeout, and torchrun stops the waiting ranks if rank 0 fails.
     """
-    _check_splits(raw)
-    tokenizer, encoder = load_text_encoder(cfg.features.text.model)
-    key = request_key(encoder, tokenizer, raw, cfg.features.text.finetune)
-    folder = Path(cfg.features.store).expanduser() / raw.name / "finetune" / f"text-{key}"
-    if not (folder / SUMMARY).is_file():
-        log(f"waiting for rank 0 to fine-tune the text encoder into {folder}")
-        while not (folder / SUMMARY).is_file():
+    request = _Request.of(cfg, raw)
+    if not request.published():
+        log(f"waiting for rank 0 to fine-tune the text encoder into {request.folder}")
+        while not request.published():
             time.sleep(poll_seconds)
-    return _stored(folder, key)
+    return request.stored()
 
 
 def _train(cfg: Config, raw: RawSplits, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, work: Path,

@@ -19,6 +19,7 @@ on small graphs (see ``benchmarks/speed.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import accumulate
 
 import dgl
@@ -51,8 +52,7 @@ class RelationPlan:
     destination row ``j`` is node ``dst_rows[j]`` receiving for one relation (``dst_relation[j]``);
     both are grouped by relation (``src_seglen``/``dst_seglen`` [R], on the CPU as
     ``segment_mm`` needs), and its edges are each relation's edges in edge-id order,
-    relation after relation (``edge_counts``); ``reverse`` is the same edges from destination
-    rows to source rows (for the backward pass of :class:`WeightedSum`).
+    relation after relation (``edge_counts``).
     """
 
     etypes: list[CanonicalEType]
@@ -60,13 +60,18 @@ class RelationPlan:
     counts: list[int]
     receivers: set[str]
     graph: DGLHeteroGraph
-    reverse: DGLHeteroGraph
     src_rows: torch.Tensor
     src_seglen: torch.Tensor
     dst_rows: torch.Tensor
     dst_seglen: torch.Tensor
     dst_relation: torch.Tensor
     edge_counts: list[int]
+
+    @cached_property
+    def reverse(self) -> DGLHeteroGraph:
+        """The same edges, same ids, from destination rows to source rows: built only when a backward pass needs it."""
+        u, v = self.graph.edges(order="eid")
+        return dgl.create_block((v, u), num_src_nodes=self.graph.num_dst_nodes(), num_dst_nodes=self.graph.num_src_nodes(), device=self.graph.device)
 
 
 def _cat(parts: list[torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -108,7 +113,6 @@ def plan_relations(g: DGLHeteroGraph, etypes: list[CanonicalEType], ntypes: list
         counts=counts,
         receivers={dst for _, _, dst in rels},
         graph=graph,
-        reverse=dgl.create_block((e_dst, e_src), num_src_nodes=n_dst, num_dst_nodes=n_src, device=device),
         src_rows=_cat(src_rows, device),
         src_seglen=torch.tensor(src_len, dtype=torch.int64),
         dst_rows=_cat(dst_rows, device),
