@@ -21,7 +21,6 @@ from .errors import CheckpointError
 from .features import load_dataset
 from .graphs import GraphSchema, get_builder
 from .graphs.builder import UtteranceGraphBuilder
-from .graphs.dialogue import dialogue_schema_from_dict
 from .models import build_model
 from .records import DatasetSplits, Utterance
 from .train.checkpoint import load_checkpoint
@@ -95,10 +94,7 @@ def load_model(run_dir: str | Path, checkpoint: str = "best", *, device: str | N
     schema = GraphSchema.from_state(ckpt["schema"])
     in_dims = {m: int(d) for m, d in ckpt["in_dims"].items()}
     labels = tuple(ckpt["labels"])
-    parts = {}
-    if "context_schema" in ckpt:  # the context model's dialogue schema, as trained (its YAML file is not needed)
-        parts["context_schema"] = dialogue_schema_from_dict(ckpt["context_schema"], source=f"{path} (context_schema)")
-    model = build_model(schema, in_dims, len(labels), cfg.model, **parts)
+    model = build_model(schema, in_dims, len(labels), cfg.model, **ckpt.get("model_parts", {}))
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:

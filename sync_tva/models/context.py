@@ -13,7 +13,7 @@ no context vector, and ``utterance`` + ``output`` are Sync-TVA's classifier laye
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from dgl import DGLHeteroGraph
@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..config import ModelConfig
-from ..graphs.dialogue import NODE_TYPE, DialogueSchema, load_dialogue_schema
+from ..graphs.dialogue import NODE_TYPE, DialogueSchema, dialogue_schema_from_dict, load_dialogue_schema
 from ..graphs.schema import GraphSchema
 from .hetero_gat import GATAttention, HeteroGAT
 from .registry import register_model
@@ -80,13 +80,13 @@ class SyncTVAContext(nn.Module):
     needs_dialogue: ClassVar[bool] = True  # read by sync_tva.train.experiment.context_builder: batch whole dialogues
 
     def __init__(
-        self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig, *, context_schema: DialogueSchema | None = None
+        self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig, *, context_schema: dict[str, Any] | None = None
     ):
-        """``context_schema`` (default: loaded from ``model.context.schema``) is given when a checkpoint is rebuilt."""
+        """``context_schema`` (default: loaded from ``model.context.schema``) is the mapping :meth:`checkpoint_parts` stored."""
         super().__init__()
         ctx = cfg.context
         self.cfg = cfg
-        given = context_schema if context_schema is not None else load_dialogue_schema(ctx.schema)
+        given = load_dialogue_schema(ctx.schema) if context_schema is None else dialogue_schema_from_dict(context_schema, "checkpoint: context_schema")
         self.context_schema: DialogueSchema = given.resolve(past=ctx.past, future=ctx.future, speakers=ctx.speakers)
         self.encoder = SyncTVA(schema, in_dims, n_classes, cfg)
         fused_dim = self.encoder.classifier[0].in_features  # hidden with CAF, hidden * modalities without
@@ -112,6 +112,10 @@ class SyncTVAContext(nn.Module):
             DialogueGRU(d, bidirectional=ctx.future > 0) if ctx.sequence == "gru" and ctx.layers else None
         )
         self.output = nn.Linear(d * 2 if ctx.layers else d, n_classes)
+
+    def checkpoint_parts(self) -> dict[str, Any]:
+        """What a checkpoint keeps to rebuild this model without its schema YAML (given back to ``__init__``)."""
+        return {"context_schema": self.context_schema.to_dict()}
 
     def __repr__(self) -> str:
         return (

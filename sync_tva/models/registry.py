@@ -35,6 +35,7 @@ def list_models() -> list[str]:
 def build_model(schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig, **parts: Any) -> nn.Module:
     """A freshly initialised instance of the model ``cfg.name`` names (an unknown name lists the choices).
 
-    ``parts`` are model-specific pieces a checkpoint stores, e.g. the context model's ``context_schema``.
+    ``parts`` are what a model's ``checkpoint_parts()`` returned when its checkpoint was written
+    (plain data, e.g. the context model's dialogue schema), so it rebuilds without outside files.
     """
     return _MODELS.get(cfg.name)(schema, in_dims, n_classes, cfg, **parts)

@@ -137,6 +137,5 @@ def context_builder(model: nn.Module) -> DialogueGraphBuilder | None:
 
 def checkpoint_extra(exp: Experiment) -> dict:
     """What a checkpoint needs besides weights to rebuild the model without the data: labels, widths, schemas."""
-    extra = {"labels": list(exp.data.labels), "in_dims": dict(exp.builder.dims), "schema": exp.schema.to_state(), "text_encoder": exp.data.text_encoder}
-    context = getattr(exp.model, "context_schema", None)  # a context model's dialogue schema: its YAML may move too
-    return extra | ({"context_schema": context.to_dict()} if context is not None else {})
+    parts = exp.model.checkpoint_parts() if hasattr(exp.model, "checkpoint_parts") else {}  # model-specific, see build_model
+    return {"labels": list(exp.data.labels), "in_dims": dict(exp.builder.dims), "schema": exp.schema.to_state(), "text_encoder": exp.data.text_encoder, "model_parts": parts}
