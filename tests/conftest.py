@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -34,3 +38,10 @@ def random_features(rng: np.random.Generator, counts: dict[str, int], dims: dict
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def run_command(out: Path, *args: str) -> Path:
+    """``python -m sync_tva.run --out OUT ARGS`` as a user runs it; fails the test with the end of stderr unless it succeeds."""
+    done = subprocess.run([sys.executable, "-m", "sync_tva.run", "--out", str(out), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out

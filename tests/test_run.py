@@ -1,8 +1,7 @@
 import json
-import subprocess
-import sys
 
 import pytest
+from conftest import run_command
 
 from sync_tva.run import main
 
@@ -12,14 +11,7 @@ SMALL_DEMO = ["data.demo.n_dialogues=90", "train.epochs=12", "train.patience=4"]
 
 def cli(out, *overrides):
     """Run ``python -m sync_tva.run`` as a user would; return the parsed metrics.json."""
-    done = subprocess.run(
-        [sys.executable, "-m", "sync_tva.run", "--out", str(out), *SMALL_DEMO, *overrides],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads((out / "metrics.json").read_text())
+    return json.loads((run_command(out, *SMALL_DEMO, *overrides) / "metrics.json").read_text())
 
 
 def test_misspelt_override_fails_naming_the_key(capsys, tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_command
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sync_tva.inference import load_run
@@ -44,12 +45,7 @@ GROUP = ["layer", "head", "relation", "dst"]  # one attention distribution per g
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("viz") / "run"
-    done = subprocess.run(
-        [sys.executable, "-m", "sync_tva.run", "--out", str(out), *TINY_RUN], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
+    return run_command(tmp_path_factory.mktemp("viz") / "run", *TINY_RUN)
 
 
 @pytest.fixture(scope="module")

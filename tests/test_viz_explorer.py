@@ -22,6 +22,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from conftest import run_command
 
 from sync_tva.inference import load_model
 from sync_tva.records import Utterance
@@ -184,12 +185,7 @@ def test_page_batches_keep_dialogues_whole(monkeypatch):
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("explorer") / "run"
-    done = subprocess.run(
-        [sys.executable, "-m", "sync_tva.run", "--out", str(out), *TINY_RUN], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return out
+    return run_command(tmp_path_factory.mktemp("explorer") / "run", *TINY_RUN)
 
 
 @pytest.fixture(scope="module")
