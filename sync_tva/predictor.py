@@ -40,7 +40,7 @@ from .features import Extractor, FeatureStore, build_extractors, extract
 from .features.pipeline import open_store, read_back
 from .graphs import make_batch, plan_batches, single_units
 from .inference import TrainedModel, load_model, predict
-from .models import AttentionMaps
+from .models import AttentionMaps, normalize_speakers
 from .records import MediaRef, RawSplits, RawUtterance, Utterance, check_utterance, dialogue_units
 from .train.experiment import context_builder
 from .train.metrics import Metrics, compute_metrics
@@ -66,6 +66,7 @@ class UtterancePrediction:
     speaker: str = ""
     source: str = ""  # the input file (and CSV row) it came from
     true: str | None = None  # the label given in the input, when it had one
+    speaker_weight: float | None = None  # speaker normalisation: share of the speaker's own statistics (0: the training ones); None: not used
 
     def ranked(self) -> list[tuple[str, float]]:
         """Every ``(label, probability)``, most probable first."""
@@ -75,7 +76,7 @@ class UtterancePrediction:
         """A flat JSON-ready record (one line of ``predictions.jsonl``)."""
         return {
             "uid": self.uid, "dialogue": self.dialogue, "speaker": self.speaker, "text": self.text, "source": self.source,
-            "true": self.true, "predicted": self.label, "probability": self.probability,
+            "true": self.true, "predicted": self.label, "speaker_weight": self.speaker_weight, "probability": self.probability,
             "runner_up": self.runner_up, "runner_up_probability": self.runner_up_probability, "probs": self.probs,
         }
 
@@ -319,12 +320,27 @@ class Predictor:
         if not inputs.records:
             raise DataError(f"{inputs.name}: no utterances to predict")
         self._refuse_absent(inputs)
-        utterances = self._featurize(inputs)
+        utterances, weights = self._speaker_normalized(self._featurize(inputs))
         result = self.predict_utterances(utterances, labelled=inputs.labelled, attention=attention)
         by_uid = {r.uid: r.source for r in inputs.records}
         for item in result.items:
             item.source = by_uid[item.uid]
+            item.speaker_weight = weights.get(item.uid)
         return result
+
+    def _speaker_normalized(self, utterances: list[Utterance]) -> tuple[list[Utterance], dict[str, float]]:
+        """With a run that normalises by speaker: the inputs given together standardised per named speaker,
+        and each utterance's share of its speaker's own statistics; a note names who leans on the training ones."""
+        normalized, stats = normalize_speakers(self.trained.model, utterances)
+        if stats is None:
+            return normalized, {}
+        shrunk = stats.shrunk()
+        if shrunk:
+            shown = ", ".join(f"{s} ({stats.utterances[s]} utterance{'s' if stats.utterances[s] > 1 else ''})" for s in shrunk[:5])
+            print(f"note: speaker normalisation: {shown}{' ...' if len(shrunk) > 5 else ''}: too few utterances of the speaker among "
+                  "these inputs, normalised (partly) with the training statistics; name the speaker in a CSV with more of their "
+                  "clips for their own", file=sys.stderr)
+        return normalized, {u.uid: stats.weight[u.speaker or "(unnamed)"] for u in utterances}
 
     def _featurize(self, inputs: _Inputs) -> list[Utterance]:
         """Extract into the run's feature store (cached files are reused), then read each record back."""

@@ -91,7 +91,8 @@ class Utterance:
     utterances in the list it is in (every reader lists dialogues whole, in turn order; see
     :func:`dialogue_units`). ``features[m]`` is a float32 array ``[n_nodes, dim]``; a modality
     may have zero nodes.
-    ``spans[m]`` optionally gives each node's ``(start_s, end_s)`` time span for drawings.
+    ``spans[m]`` optionally gives each node's ``(start_s, end_s)`` time span for drawings, and
+    ``boxes[m]`` / ``thumbs[m]`` the face (or frame) box and thumbnail each visual node read.
     """
 
     uid: str
@@ -102,6 +103,8 @@ class Utterance:
     text: str = ""
     tokens: list[str] = field(default_factory=list)  # one label per text node, for drawings
     spans: dict[str, np.ndarray] = field(default_factory=dict)
+    boxes: dict[str, np.ndarray] = field(default_factory=dict)  # visual: float32 [n_nodes, 4] image box per node, (x0, y0, x1, y1) as fractions of the frame
+    thumbs: dict[str, np.ndarray] = field(default_factory=dict)  # visual: uint8 [n_nodes, T, T, 3] thumbnail of the image each node read
 
 
 @dataclass

@@ -87,4 +87,4 @@ def test_enum_weights_load_from_the_torch_cache(tmp_path, monkeypatch):
     torch.save(resnet50().state_dict(), target)  # stands in for the downloaded file
     ex = VisualExtractor(VisualFeaturesConfig(weights="IMAGENET1K_V2", image_size=32), CPU, seed=0)
     assert ex.describe()["weights"] == "IMAGENET1K_V2"
-    assert torch.equal(ex.model.conv1.weight, torch.load(target, weights_only=True)["conv1.weight"])
+    assert torch.equal(ex.backbone.module.conv1.weight, torch.load(target, weights_only=True)["conv1.weight"])

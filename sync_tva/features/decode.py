@@ -77,18 +77,24 @@ def _duration(ref: MediaRef, container: av.container.InputContainer, stream: av.
     raise _fail(ref, "video duration unknown")
 
 
-def _rgb(frame: av.VideoFrame, short_side: int) -> np.ndarray:
-    """The frame as uint8 RGB ``[H, W, 3]`` with its shorter side scaled to ``short_side`` (FFmpeg's swscale)."""
+def _rgb(frame: av.VideoFrame, short_side: int, shrink_only: bool) -> np.ndarray:
+    """The frame as uint8 RGB ``[H, W, 3]`` with its shorter side scaled to ``short_side`` (FFmpeg's swscale);
+    with ``shrink_only`` a frame already smaller keeps its size."""
     scale = short_side / min(frame.width, frame.height)
+    if shrink_only:
+        scale = min(scale, 1.0)
     width, height = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
     return frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
 
 
-def sample_frames(ref: MediaRef, fps: float, max_frames: int, short_side: int) -> tuple[np.ndarray, np.ndarray]:
+def sample_frames(
+    ref: MediaRef, fps: float, max_frames: int, short_side: int, *, shrink_only: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Frames of ``ref`` sampled at ``fps`` (at most ``max_frames``), resized; returns ``(frames, times)``.
 
-    Shapes: frames uint8 ``[n, H, W, 3]`` (H or W equals ``short_side``); times float32 ``[n]``
-    in seconds from the start of the utterance (its window, for dialogue videos).
+    Shapes: frames uint8 ``[n, H, W, 3]`` (H or W equals ``short_side``, or less with
+    ``shrink_only``); times float32 ``[n]`` in seconds from the start of the utterance (its
+    window, for dialogue videos).
     """
     with _open(ref) as container:
         if not container.streams.video:
@@ -105,7 +111,7 @@ def sample_frames(ref: MediaRef, fps: float, max_frames: int, short_side: int) -
             for frame in container.decode(stream):
                 t = float(frame.time) if frame.time is not None else math.inf
                 while len(frames) < len(targets) and t >= targets[len(frames)] - 0.5 / max(fps, 1e-6):
-                    frames.append(_rgb(frame, short_side))
+                    frames.append(_rgb(frame, short_side, shrink_only))
                     times.append(targets[len(times)] - start)
                 if len(frames) == len(targets):
                     break

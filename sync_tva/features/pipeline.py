@@ -180,6 +180,9 @@ def extract(
                     report.cached += 1
             bar.update(len(batch))
     bar.close()
+    for ex in extractors:
+        for note in ex.notes():
+            print(f"note: {note}", file=sys.stderr)
     store.write_failures_index()
     return report
 
@@ -192,6 +195,8 @@ def read_back(dataset: str, split: str, utt: RawUtterance, extractors: list[Extr
     """
     features: dict[str, np.ndarray] = {}
     spans: dict[str, np.ndarray] = {}
+    boxes: dict[str, np.ndarray] = {}
+    thumbs: dict[str, np.ndarray] = {}
     tokens: list[str] = []
     missing: list[str] = []
     for ex in extractors:
@@ -202,11 +207,14 @@ def read_back(dataset: str, split: str, utt: RawUtterance, extractors: list[Extr
             continue
         nodes = store.load(dataset, split, key, utt.uid)
         features[ex.modality] = nodes.feat
-        if nodes.spans is not None:
-            spans[ex.modality] = nodes.spans
+        for found, kept in ((nodes.spans, spans), (nodes.boxes, boxes), (nodes.thumbs, thumbs)):
+            if found is not None:
+                kept[ex.modality] = found
         if ex.modality == "text":
             tokens = nodes.tokens
-    record = Utterance(utt.uid, utt.dialogue, utt.speaker, utt.label, features, text=utt.text, tokens=tokens, spans=spans)
+    record = Utterance(
+        utt.uid, utt.dialogue, utt.speaker, utt.label, features, text=utt.text, tokens=tokens, spans=spans, boxes=boxes, thumbs=thumbs
+    )
     return record, missing
 
 

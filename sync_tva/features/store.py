@@ -2,7 +2,7 @@
 
 Layout::
 
-    STORE/<dataset>/<split>/<modality>-<fingerprint>/<uid>.npz          features (feat, spans, tokens)
+    STORE/<dataset>/<split>/<modality>-<fingerprint>/<uid>.npz          features (feat, spans, tokens; visual: boxes, thumbs)
     STORE/<dataset>/<split>/<modality>-<fingerprint>/<uid>.failed.json  why this utterance failed
     STORE/<dataset>/<split>/<modality>-<fingerprint>/extractor.json     what the fingerprint stands for
     STORE/failures.jsonl                                                every failure, one line per utterance
@@ -67,6 +67,10 @@ class FeatureStore:
         if nodes.spans is not None:
             arrays["spans"] = np.asarray(nodes.spans, dtype=np.float32)
         arrays["tokens"] = np.asarray(nodes.tokens, dtype=np.str_)
+        if nodes.boxes is not None:
+            arrays["boxes"] = np.asarray(nodes.boxes, dtype=np.float32)
+        if nodes.thumbs is not None:
+            arrays["thumbs"] = np.asarray(nodes.thumbs, dtype=np.uint8)
         with atomic_open(self.path(dataset, split, extractor, uid), "wb") as fh:
             np.savez(fh, **arrays)
         self._failure_file(dataset, split, extractor, uid).unlink(missing_ok=True)
@@ -76,8 +80,8 @@ class FeatureStore:
         file = self.path(dataset, split, extractor, uid)
         try:
             with np.load(file, allow_pickle=False) as data:
-                spans = data["spans"] if "spans" in data.files else None
-                return NodeFeatures(feat=data["feat"], spans=spans, tokens=[str(t) for t in data["tokens"]])
+                optional = {key: data[key] if key in data.files else None for key in ("spans", "boxes", "thumbs")}
+                return NodeFeatures(feat=data["feat"], tokens=[str(t) for t in data["tokens"]], **optional)
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{file}: unreadable feature file for utterance {uid!r} ({exc}); delete it to re-extract") from exc
 

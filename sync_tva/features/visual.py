@@ -1,67 +1,49 @@
-"""Visual nodes: torchvision ResNet-50 embeddings (2048-d, before the classifier) of frames sampled from the clip.
+"""Visual nodes: a backbone's embedding of each sampled frame, or of the largest face in it.
 
-Paper, Sec. 3.1: each sampled video frame is a node. Weights come from torchvision's
-``ResNet50_Weights`` enum; ``weights=None`` gives a seeded random initialisation (tests, ablations).
+Paper, Sec. 3.1: each sampled video frame is a node. ``features.visual.backbone`` picks the
+image encoder (:mod:`sync_tva.features.backbones`: torchvision ResNet-50 by default, the FER2013
+expression CNN, or the user's own) and ``features.visual.face`` whether the node reads the whole
+frame or the face MTCNN finds in it (:mod:`sync_tva.features.faces`). Each node keeps the box it
+read and a thumbnail, so drawings show which face was read.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import torch
-from torch.hub import get_dir
-from torchvision.models import ResNet50_Weights, resnet50
+import torchvision.transforms.functional as TF
 
 from ..config import VisualFeaturesConfig
 from ..errors import ConfigError
 from ..records import RawUtterance
-from .base import ExtractionFailure, Extractor, NodeFeatures, weights_digest
+from .backbones import load_backbone
+from .base import ExtractionFailure, Extractor, NodeFeatures
 from .decode import sample_frames
 
-__all__ = ["VisualExtractor", "load_resnet50"]
+__all__ = ["VisualExtractor", "FACE_DECODE_SIDE", "thumbnail"]
 
-# ImageNet statistics: what every torchvision ResNet-50 weight set was trained with.
-_MEAN = (0.485, 0.456, 0.406)
-_STD = (0.229, 0.224, 0.225)
+FACE_DECODE_SIDE = 480  # face mode decodes frames at most this size on their shorter side (never enlarged): MTCNN's cost grows with the area
+WHOLE_FRAME = np.array([0.0, 0.0, 1.0, 1.0], np.float32)
 
 
-def load_resnet50(weights_name: str | None, seed: int) -> torch.nn.Module:
-    """ResNet-50 with its classifier replaced by the identity; weights only from the local torch cache.
-
-    Why no download: extraction machines are often offline; a missing file must fail before any
-    clip is decoded, with the place to put it.
-    """
-    if weights_name is None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # same seed, same random network on every shard
-            model = resnet50(weights=None)
-    else:
-        try:
-            weights = ResNet50_Weights[weights_name]
-        except KeyError:
-            choices = [w.name for w in ResNet50_Weights]
-            raise ConfigError(f"features.visual.weights={weights_name!r}: choose from {choices} or null") from None
-        file = Path(get_dir()) / "checkpoints" / os.path.basename(weights.url)
-        if not file.is_file():
-            raise ConfigError(
-                f"features.visual.weights={weights_name}: weight file {file} is not in the torch cache. "
-                f"Download {weights.url} on a machine with network and put it there, or set TORCH_HOME to "
-                f"a folder holding hub/checkpoints/{file.name}; features.visual.weights=null uses random weights"
-            )
-        model = resnet50()
-        model.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
-    model.fc = torch.nn.Identity()  # 2048-d pooled features instead of ImageNet logits
-    return model.eval()
+def thumbnail(image: np.ndarray, side: int) -> np.ndarray:
+    """uint8 ``[side, side, 3]``: the centre square of ``image`` ``[h, w, 3]``, resized (bilinear, antialiased)."""
+    h, w = image.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    square = torch.from_numpy(np.ascontiguousarray(image[top : top + s, left : left + s])).permute(2, 0, 1)
+    return TF.resize(square, [side, side], antialias=True).permute(1, 2, 0).numpy()
 
 
 class VisualExtractor(Extractor):
-    """Sampled frames, resized and centre-cropped, through ResNet-50; frames of a batch share forward passes.
+    """Sampled frames (or their faces) through the configured backbone; images of a batch share forward passes.
 
-    Shapes: ``[n_frames, 2048]`` per utterance, ``n_frames <= max_frames``; spans are
-    ``(t - 0.5/fps, t + 0.5/fps)`` around each frame's time.
+    Shapes: ``[n_frames, dim]`` per utterance, ``n_frames <= max_frames`` (fewer when blank or
+    faceless frames are skipped); spans ``(t - 0.5/fps, t + 0.5/fps)`` around each frame's
+    time; boxes ``[n_frames, 4]``; thumbnails ``[n_frames, T, T, 3]`` when ``thumbnail > 0``.
     """
 
     modality = "visual"
@@ -73,60 +55,78 @@ class VisualExtractor(Extractor):
         self.device = device
         self.seed = seed
         self.batch_size = cfg.batch_size
-        self.model = load_resnet50(cfg.weights, seed).to(device)
-        self.dim = 2048
-        self.resize = cfg.image_size * 8 // 7  # 256 for 224, as in torchvision's ImageNet evaluation
-        self._digest = weights_digest(self.model)
-        self._mean = torch.tensor(_MEAN, device=device).view(1, 3, 1, 1)
-        self._std = torch.tensor(_STD, device=device).view(1, 3, 1, 1)
+        self.backbone = load_backbone(cfg, seed)
+        self.backbone.module.to(device)
+        self.dim = self.backbone.dim
+        self.cropper = None
+        if cfg.face == "mtcnn":
+            from .faces import FaceCropper  # facenet-pytorch is an optional extra
+
+            self.cropper = FaceCropper(margin=cfg.face_margin, no_face=cfg.no_face, min_face=cfg.min_face, device=device)
+        self.decode_side = FACE_DECODE_SIDE if self.cropper is not None else cfg.image_size * 8 // 7
+        self.counts: Counter[str] = Counter()  # frames read, blank, without a face: this run's, for notes()
 
     def describe(self) -> dict[str, Any]:
         return {
             "extractor": "visual",
-            "model": "torchvision.resnet50",
-            "weights": self.cfg.weights or f"random(seed={self.seed})",
-            "digest": self._digest,
+            **self.backbone.description,
             "fps": self.cfg.fps,
             "max_frames": self.cfg.max_frames,
-            "resize": self.resize,
-            "crop": self.cfg.image_size,
-            "mean": _MEAN,
-            "std": _STD,
+            "decode_side": self.decode_side,
+            "face": self.cropper.describe() if self.cropper is not None else "none",
+            "thumbnail": self.cfg.thumbnail,
         }
 
-    def _crop(self, frames: np.ndarray) -> torch.Tensor:
-        """uint8 ``[n, H, W, 3]`` to a normalised float ``[n, 3, S, S]`` centre crop."""
-        s = self.cfg.image_size
-        h, w = frames.shape[1:3]
-        top, left = (h - s) // 2, (w - s) // 2
-        x = torch.from_numpy(np.ascontiguousarray(frames[:, top : top + s, left : left + s]))
-        x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)  # [n, 3, S, S]
-        return (x - self._mean) / self._std
+    def _images(self, utt: RawUtterance) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """The images one utterance's nodes read, their boxes ``[n, 4]`` and times ``[n]``; ExtractionFailure if none."""
+        if utt.video is None:
+            raise ExtractionFailure(utt.source, "no video for this utterance")
+        frames, times = sample_frames(
+            utt.video, self.cfg.fps, self.cfg.max_frames, self.decode_side, shrink_only=self.cropper is not None
+        )
+        self.counts["frames"] += len(frames)
+        if self.cropper is None:
+            return list(frames), np.tile(WHOLE_FRAME, (len(frames), 1)), times
+        crops = self.cropper.crop(frames)
+        self.counts["blank"] += crops.blank
+        self.counts["no_face"] += crops.no_face
+        if not crops.images:
+            raise ExtractionFailure(
+                str(utt.video),
+                f"no usable frame: {len(frames)} sampled, {crops.blank} blank, {crops.no_face} without a face "
+                f"(features.visual.no_face={self.cfg.no_face})",
+            )
+        return crops.images, crops.boxes.astype(np.float32), times[crops.kept]
+
+    def _nodes(self, feats: np.ndarray, images: list[np.ndarray], boxes: np.ndarray, times: np.ndarray) -> NodeFeatures:
+        half = 0.5 / self.cfg.fps
+        spans = np.stack([np.maximum(times - half, 0.0), times + half], axis=1).astype(np.float32)
+        thumbs = np.stack([thumbnail(img, self.cfg.thumbnail) for img in images]) if self.cfg.thumbnail else None
+        return NodeFeatures(feats.astype(np.float32), spans=spans, boxes=boxes, thumbs=thumbs)
 
     @torch.no_grad()
     def extract(self, utts: list[RawUtterance]) -> list[NodeFeatures | ExtractionFailure]:
         results: list[NodeFeatures | ExtractionFailure | None] = [None] * len(utts)
-        crops: list[torch.Tensor] = []
-        owners: list[tuple[int, np.ndarray]] = []
+        pending: list[tuple[int, list[np.ndarray], np.ndarray, np.ndarray]] = []
         for i, utt in enumerate(utts):
-            if utt.video is None:
-                results[i] = ExtractionFailure(utt.source, "no video for this utterance")
-                continue
             try:
-                frames, times = sample_frames(utt.video, self.cfg.fps, self.cfg.max_frames, self.resize)
+                pending.append((i, *self._images(utt)))
             except ExtractionFailure as exc:
                 results[i] = exc
-                continue
-            crops.append(self._crop(frames))
-            owners.append((i, times))
-        if crops:
-            pixels = torch.cat(crops)  # [sum of frames, 3, S, S]
-            feats = torch.cat([self.model(chunk) for chunk in pixels.split(self.batch_size)]).cpu().numpy()
-            offset = 0
-            half = 0.5 / self.cfg.fps
-            for i, times in owners:
-                n = len(times)
-                spans = np.stack([np.maximum(times - half, 0.0), times + half], axis=1).astype(np.float32)
-                results[i] = NodeFeatures(feats[offset : offset + n].astype(np.float32), spans=spans)
-                offset += n
+        images = [img for _, imgs, _, _ in pending for img in imgs]
+        feats = self.backbone.encode(images, self.device, self.batch_size)  # [sum of nodes, dim]
+        offset = 0
+        for i, imgs, boxes, times in pending:
+            results[i] = self._nodes(feats[offset : offset + len(imgs)], imgs, boxes, times)
+            offset += len(imgs)
         return results  # type: ignore[return-value]  (every slot is filled above)
+
+    def notes(self) -> list[str]:
+        """What this run skipped: blank frames and frames without a face (never silently)."""
+        if self.cropper is None or not self.counts["frames"]:
+            return []
+        fallback = "whole frame used" if self.cfg.no_face == "frame" else "dropped"
+        return [
+            f"visual: {self.counts['frames']} frames decoded: {self.counts['blank']} blank skipped, "
+            f"{self.counts['no_face']} without a face ({fallback})"
+        ]

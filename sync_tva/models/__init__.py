@@ -5,7 +5,7 @@ from .context import ContextAttentionMaps, SyncTVAContext
 from .fused_gat import FusedHeteroGATLayer
 from .hetero_gat import GATAttention, HeteroGAT, HeteroGATLayer
 from .msde import MSDE, MSDEAttention, Projection
-from .normalization import InputNormalizer
+from .normalization import InputNormalizer, SpeakerNormalizer, normalize_speakers, speaker_normalizer
 from .pooling import AttentionPooling
 from .registry import build_model, list_models, register_model
 from .sync_tva import AttentionMaps, SyncTVA, SyncTVAOutput
@@ -20,6 +20,9 @@ __all__ = [
     "HeteroGAT",
     "AttentionPooling",
     "InputNormalizer",
+    "SpeakerNormalizer",
+    "normalize_speakers",
+    "speaker_normalizer",
     "CAF",
     "CAFAttention",
     "SyncTVA",

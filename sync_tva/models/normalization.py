@@ -9,15 +9,17 @@ and keeps them as buffers so that they travel inside ``state_dict`` and every ch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["InputNormalizer", "NormalizeMode", "signed_log"]
+from ..records import Utterance
+
+__all__ = ["InputNormalizer", "NormalizeMode", "SpeakerNormalizer", "SpeakerStatistics", "normalize_speakers", "signed_log", "speaker_normalizer"]
 
 NormalizeMode = Literal["standard", "robust", "none"]
 MODES: tuple[str, ...] = get_args(NormalizeMode)
@@ -153,19 +155,10 @@ class InputNormalizer(nn.Module):
         """
         if self.mode == "none":
             return self
-        moments = {m: _RunningMoments.empty(dim) for m, dim in self.in_dims.items()}
-        for i, features in enumerate(feature_dicts):
-            for m, arr in features.items():
-                if m not in moments:
-                    continue
-                rows = np.asarray(arr, dtype=np.float64)
-                if rows.ndim != 2 or rows.shape[1] != self.in_dims[m]:
-                    raise ValueError(
-                        f"InputNormalizer.fit: item {i}, modality {m!r}: expected [n_nodes, {self.in_dims[m]}], "
-                        f"got shape {list(rows.shape)}"
-                    )
-                if rows.shape[0]:
-                    moments[m].update(self._transform(rows))
+        try:
+            moments = _moments(feature_dicts, self.in_dims, self._transform)
+        except ValueError as exc:
+            raise ValueError(f"InputNormalizer.fit: {exc}") from None
         empty = [m for m, mom in moments.items() if mom.count == 0]
         if empty:
             raise ValueError(
@@ -204,3 +197,137 @@ class InputNormalizer(nn.Module):
     def extra_repr(self) -> str:
         fitted = "n/a" if self.mode == "none" else bool(self.fitted)
         return f"mode={self.mode}, in_dims={self.in_dims}, fitted={fitted}"
+
+
+@dataclass
+class SpeakerStatistics:
+    """What :meth:`SpeakerNormalizer.transform` used: per speaker, its utterance count and weight on its own statistics."""
+
+    utterances: dict[str, int]  # speaker -> utterances in the batch of inputs ("" and lone utterances count alone)
+    weight: dict[str, float]  # speaker -> share of its own statistics (1: its own; 0: the training statistics)
+
+    def shrunk(self) -> list[str]:
+        """Speakers normalised partly or wholly with the training statistics, for a note."""
+        return sorted(s for s, w in self.weight.items() if w < 1.0)
+
+
+class SpeakerNormalizer(nn.Module):
+    r"""Per-speaker standardisation of every modality, before :class:`InputNormalizer`.
+
+    Speaker identity dominates raw acoustic and face features (a speech-emotion-recognition
+    staple): each speaker's features are standardised per dimension with that speaker's own
+    mean and spread, computed from the node features of that speaker's utterances *given
+    together* (the same split, or one prediction request), never from labels:
+
+    .. math:: x' = (x - \mu_s) / \sigma_s,\quad \mu_s = w\,\bar x_s + (1-w)\,\mu_0,\quad
+              \sigma_s^2 = w\,\mathrm{var}_s + (1-w)\,\sigma_0^2,\quad w = \min(1, \tfrac{n_s - 1}{k - 1})
+
+    with :math:`n_s` the speaker's utterances, :math:`k` = ``min_utterances`` and
+    :math:`\mu_0, \sigma_0` the pooled training statistics (buffers, so checkpoints carry them):
+    a speaker with ``k`` or more utterances uses only its own statistics, one with a single
+    utterance (or no name) only the training ones. A dimension constant for the chosen
+    statistics maps to 0.
+
+    Shapes: ``transform(speakers, features)``: one ``{modality: [n_nodes, dim]}`` per utterance in,
+    the same shapes out (float32).
+    """
+
+    fitted: torch.Tensor
+
+    def __init__(self, modalities: Sequence[str], in_dims: Mapping[str, int], *, min_utterances: int = 8, eps: float = 1e-6):
+        super().__init__()
+        if min_utterances < 2:
+            raise ValueError(f"SpeakerNormalizer: min_utterances={min_utterances} must be >= 2 (model.speaker_min_utterances)")
+        self.modalities = list(modalities)
+        self.in_dims = {m: int(in_dims[m]) for m in self.modalities}
+        self.min_utterances = min_utterances
+        self.eps = eps
+        for m, dim in self.in_dims.items():
+            self.register_buffer(f"{m}_mean", torch.zeros(dim, dtype=torch.float64))
+            self.register_buffer(f"{m}_var", torch.ones(dim, dtype=torch.float64))
+        self.register_buffer("fitted", torch.tensor(False))
+
+    def fit(self, feature_dicts: Iterable[Mapping[str, np.ndarray]]) -> SpeakerNormalizer:
+        """The pooled training statistics (all speakers' nodes together): the fallback and the shrinkage target."""
+        moments = _moments(feature_dicts, self.in_dims)
+        empty = [m for m, mom in moments.items() if mom.count == 0]
+        if empty:
+            raise ValueError(f"SpeakerNormalizer.fit: no training nodes for modalities {empty}")
+        for m, mom in moments.items():
+            getattr(self, f"{m}_mean").copy_(torch.from_numpy(mom.mean))
+            getattr(self, f"{m}_var").copy_(torch.from_numpy(mom.m2 / mom.count))
+        self.fitted.fill_(True)
+        return self
+
+    def weight(self, n_utterances: int) -> float:
+        """Share of a speaker's own statistics for ``n_utterances`` of its utterances."""
+        return min(1.0, max(0.0, (n_utterances - 1) / (self.min_utterances - 1)))
+
+    def transform(
+        self, speakers: Sequence[str], features: Sequence[Mapping[str, np.ndarray]]
+    ) -> tuple[list[dict[str, np.ndarray]], SpeakerStatistics]:
+        """Each utterance's features standardised with its speaker's (shrunk) statistics over these inputs."""
+        if not bool(self.fitted):
+            raise RuntimeError("SpeakerNormalizer: the training statistics were never fitted (fit() on the training features)")
+        groups: dict[str, list[int]] = {}
+        for i, speaker in enumerate(speakers):
+            groups.setdefault(speaker or f"\0unnamed-{i}", []).append(i)  # an unnamed utterance stands alone
+        out: list[dict[str, np.ndarray]] = [dict(f) for f in features]
+        stats = SpeakerStatistics({}, {})
+        for speaker, members in groups.items():
+            name = speaker if not speaker.startswith("\0") else "(unnamed)"
+            w = self.weight(len(members))
+            stats.utterances[name] = stats.utterances.get(name, 0) + len(members)
+            stats.weight[name] = min(stats.weight.get(name, 1.0), w)
+            own = _moments((features[i] for i in members), self.in_dims)
+            for m in self.modalities:
+                mean, var = self._shrunk(m, own[m], w)
+                scale = np.where(np.sqrt(var) <= self.eps * (1.0 + np.abs(mean)), 0.0, 1.0 / np.sqrt(np.maximum(var, 1e-300)))
+                for i in members:
+                    if m in features[i]:
+                        out[i][m] = ((np.asarray(features[i][m], np.float64) - mean) * scale).astype(np.float32)
+        return out, stats
+
+    def _shrunk(self, modality: str, own: _RunningMoments, w: float) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance ``[dim]``: ``w`` of the speaker's own (if it has nodes), the rest the training ones."""
+        mean0 = getattr(self, f"{modality}_mean").numpy()
+        var0 = getattr(self, f"{modality}_var").numpy()
+        if own.count == 0 or w == 0.0:
+            return mean0, var0
+        return w * own.mean + (1 - w) * mean0, w * (own.m2 / own.count) + (1 - w) * var0
+
+    def extra_repr(self) -> str:
+        return f"in_dims={self.in_dims}, min_utterances={self.min_utterances}, fitted={bool(self.fitted)}"
+
+
+def _moments(
+    feature_dicts: Iterable[Mapping[str, np.ndarray]], in_dims: Mapping[str, int], transform: Callable[[np.ndarray], np.ndarray] | None = None
+) -> dict[str, _RunningMoments]:
+    """Streaming float64 node moments per modality (of ``transform(rows)`` when given); other modalities are
+    ignored, empty arrays skipped, and an array of the wrong width is a ValueError naming the item."""
+    moments = {m: _RunningMoments.empty(dim) for m, dim in in_dims.items()}
+    for i, features in enumerate(feature_dicts):
+        for m, arr in features.items():
+            if m not in moments:
+                continue
+            rows = np.asarray(arr, dtype=np.float64)
+            if rows.ndim != 2 or rows.shape[1] != in_dims[m]:
+                raise ValueError(f"item {i}, modality {m!r}: expected [n_nodes, {in_dims[m]}], got shape {list(rows.shape)}")
+            if rows.shape[0]:
+                moments[m].update(transform(rows) if transform is not None else rows)
+    return moments
+
+
+def speaker_normalizer(model: nn.Module) -> SpeakerNormalizer | None:
+    """The model's speaker normaliser (``model.normalize_by=speaker``), wherever it sits, else None."""
+    return next((m for m in model.modules() if isinstance(m, SpeakerNormalizer)), None)
+
+
+def normalize_speakers(model: nn.Module, utterances: Sequence[Utterance]) -> tuple[list[Utterance], SpeakerStatistics | None]:
+    """``utterances`` as the model reads them: standardised per speaker over these inputs when the model
+    normalises by speaker (copies; the inputs are untouched), else the same records and None."""
+    norm = speaker_normalizer(model)
+    if norm is None:
+        return list(utterances), None
+    features, stats = norm.transform([u.speaker for u in utterances], [u.features for u in utterances])
+    return [replace(u, features=f) for u, f in zip(utterances, features)], stats

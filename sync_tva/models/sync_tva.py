@@ -13,7 +13,7 @@ from ..graphs.schema import GraphSchema
 from .caf import CAF, CAFAttention
 from .hetero_gat import HeteroGAT
 from .msde import MSDE, Projection
-from .normalization import InputNormalizer
+from .normalization import InputNormalizer, SpeakerNormalizer
 from .pooling import AttentionPooling
 from .registry import register_model
 
@@ -70,6 +70,11 @@ class SyncTVA(nn.Module):
         self.modalities = list(schema.node_types)
         d = cfg.hidden
         self.normalizer = InputNormalizer(self.modalities, in_dims, mode=cfg.normalize)  # fitted on train by build_experiment
+        # Per-speaker statistics need every utterance given together, so it is applied to the records
+        # (normalize_speakers) before batching; the module holds the training statistics it falls back on.
+        self.speaker_norm = (
+            SpeakerNormalizer(self.modalities, in_dims, min_utterances=cfg.speaker_min_utterances) if cfg.normalize_by == "speaker" else None
+        )
         self.enhance = nn.ModuleDict(
             {
                 m: MSDE(in_dims[m], d, num_heads=cfg.msde_heads, dropout=cfg.dropout) if cfg.msde else Projection(in_dims[m], d)

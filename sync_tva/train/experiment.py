@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -15,10 +15,10 @@ from ..features import load_dataset
 from ..graphs import GraphSchema, get_builder, load_schema
 from ..graphs.builder import UtteranceGraphBuilder
 from ..graphs.dialogue import DialogueGraphBuilder
-from ..models import InputNormalizer, build_model
+from ..models import InputNormalizer, build_model, normalize_speakers, speaker_normalizer
 from ..records import SPLITS, DatasetSplits, Utterance
 
-__all__ = ["Experiment", "build_experiment", "seed_everything", "checkpoint_extra", "context_builder"]
+__all__ = ["Experiment", "build_experiment", "seed_everything", "checkpoint_extra", "context_builder", "speaker_normalized"]
 
 
 @dataclass
@@ -119,11 +119,29 @@ def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experime
     builder = get_builder(cfg.graph.builder)(schema, dims)
     seed_everything(cfg.seed)
     model = build_model(schema, dims, len(data.labels), cfg.model)
+    data = speaker_normalized(model, data)
     for module in model.modules():
         if isinstance(module, InputNormalizer):
             module.fit(u.features for u in data.train)  # statistics of the training split only
     device = resolve_device(cfg.train.device, "train.device")
     return Experiment(cfg=cfg, data=data, schema=schema, builder=builder, model=model.to(device), device=device)
+
+
+def speaker_normalized(model: nn.Module, data: DatasetSplits) -> DatasetSplits:
+    """With ``model.normalize_by=speaker``: fit the training statistics on the raw training features, then
+    standardise each split per speaker with that split's own features (labels are never read)."""
+    norm = speaker_normalizer(model)
+    if norm is None:
+        return data
+    norm.fit(u.features for u in data.train)
+    splits = {}
+    for name in SPLITS:
+        splits[name], stats = normalize_speakers(model, data.split(name))
+        if stats is not None and stats.shrunk():
+            print(f"note: speaker normalisation, {name}: {len(stats.shrunk())} of {len(stats.weight)} speakers have fewer than "
+                  f"{norm.min_utterances} utterances and lean on the training statistics ({', '.join(stats.shrunk()[:5])}"
+                  f"{', ...' if len(stats.shrunk()) > 5 else ''})", file=sys.stderr)
+    return replace(data, **splits)
 
 
 def context_builder(model: nn.Module) -> DialogueGraphBuilder | None:
