@@ -212,7 +212,7 @@ def sync_tva(cfg: Config, data: DatasetSplits) -> Scores:
             state = fit(exp, Path(out), logger)
         finally:
             logger.close()
-    test = evaluate(exp, data.test)
+    test = evaluate(exp, exp.data.test)  # the splits as the model reads them (speaker-normalised when the config asks)
     return Scores(test.accuracy, test.weighted_f1, state.best_metric, f"epoch {state.best_epoch}")
 
 
