@@ -12,7 +12,13 @@ from torchvision.models import resnet50
 
 from sync_tva.config import VisualFeaturesConfig
 from sync_tva.errors import ConfigError
-from sync_tva.features.backbones import IMAGENET_MEAN, IMAGENET_STD, TorchvisionPreprocess, list_backbones, load_backbone
+from sync_tva.features.backbones import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TorchvisionPreprocess,
+    list_backbones,
+    load_backbone,
+)
 from sync_tva.features.visual import VisualExtractor
 
 CPU = torch.device("cpu")

@@ -12,7 +12,17 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
 from ..errors import ConfigError
-from .ranges import AT_LEAST_ONE, AT_LEAST_TWO, DROPOUT, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, Section, bounded
+from .ranges import (
+    AT_LEAST_ONE,
+    AT_LEAST_TWO,
+    DROPOUT,
+    NON_NEGATIVE,
+    OPEN_UNIT,
+    POSITIVE,
+    UNIT,
+    Section,
+    bounded,
+)
 
 __all__ = [
     "MODALITIES",
