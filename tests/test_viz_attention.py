@@ -11,13 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_command
+from matplotlib.offsetbox import AnnotationBbox
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sync_tva.inference import load_run
+from sync_tva.records import Utterance
 from sync_tva.train.experiment import Experiment
 from sync_tva.viz import (
     draw_attention,
@@ -30,6 +33,7 @@ from sync_tva.viz import (
     write_graphml,
 )
 from sync_tva.viz.__main__ import main
+from sync_tva.viz.draw import node_positions
 
 TINY_RUN = [
     "train.epochs=2",
@@ -59,6 +63,21 @@ def without(utt, modality: str):
     features[modality] = np.zeros((0, utt.features[modality].shape[1]), dtype=np.float32)
     spans = {m: s for m, s in utt.spans.items() if m != modality}
     return dataclasses.replace(utt, uid=f"{utt.uid}_no_{modality}", features=features, spans=spans)
+
+
+def with_faces(utt: Utterance, seed: int = 0) -> Utterance:
+    """A copy of ``utt`` whose visual nodes carry random 48x48 thumbnails and face boxes, as a run made from video has."""
+    rng = np.random.default_rng(seed)
+    n = len(utt.features["visual"])
+    corner = rng.uniform(0.0, 0.4, size=(n, 2))
+    boxes = np.concatenate([corner, corner + 0.5], axis=1).astype(np.float32)
+    thumbs = rng.integers(0, 256, size=(n, 48, 48, 3), dtype=np.uint8)
+    return dataclasses.replace(utt, uid=f"{utt.uid}_faces", boxes={"visual": boxes}, thumbs={"visual": thumbs})
+
+
+def thumbnail_boxes(fig: plt.Figure) -> list[AnnotationBbox]:
+    """The thumbnails a drawing shows, panel by panel in drawing order."""
+    return [a for ax in fig.axes for a in ax.get_children() if isinstance(a, AnnotationBbox)]
 
 
 def graphml_sums(path: Path) -> dict[tuple, float]:
@@ -221,3 +240,34 @@ def test_training_logs_the_attention_drawing_per_epoch(run_dir):
     events.Reload()
     assert {"dev/attention", "dev/confusion_matrix"} <= set(events.Tags()["images"])
     assert [image.step for image in events.Images("dev/attention")] == [1, 2]
+
+
+def test_drawings_show_each_visual_nodes_thumbnail_under_it(exp):
+    utt = with_faces(exp.data.test[0])
+    thumbs = utt.thumbs["visual"]
+    ua = extract_attention(exp, [utt])[0]
+    np.testing.assert_array_equal(ua.thumbs["visual"], thumbs)
+    np.testing.assert_array_equal(ua.boxes["visual"], utt.boxes["visual"])
+    fig = draw_attention(ua, top_k=3)
+    shown = thumbnail_boxes(fig)
+    assert len(shown) == len(thumbs)
+    pos = node_positions(ua.nodes)
+    for i, box in enumerate(shown):
+        assert np.array_equal(box.offsetbox.get_data(), thumbs[i])  # the very pixels
+        assert box.xy == pos[f"visual:{i}"] and box.xybox[1] < 0  # anchored at its node, below it
+    spans = ua.nodes.loc[ua.nodes["modality"] == "visual", "label"]
+    assert set(spans) <= {t.get_text() for ax in fig.axes for t in ax.texts}  # span labels kept
+    plt.close(fig)
+    panels = draw_attention(ua, per_relation=True)
+    visible = [ax for ax in panels.axes if ax.get_visible()]
+    assert len(thumbnail_boxes(panels)) == len(thumbs) * len(visible)
+    plt.close(panels)
+
+
+def test_drawings_without_thumbnails_show_none(exp):
+    plain = extract_attention(exp, [exp.data.test[0], without(with_faces(exp.data.test[1]), "visual")])
+    assert [(ua.thumbs, ua.boxes) for ua in plain] == [({}, {}), ({}, {})]  # none, or none per node: left out
+    for ua in plain:
+        fig = draw_attention(ua, top_k=3, modalities=list(exp.schema.node_types))
+        assert thumbnail_boxes(fig) == []
+        plt.close(fig)

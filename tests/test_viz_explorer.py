@@ -9,6 +9,7 @@ packages: when ``/usr/bin/chromium`` is absent, the set-up installs it with apt-
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import select
@@ -23,6 +24,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from conftest import run_command
+from PIL import Image
+from test_viz_attention import with_faces
 
 from sync_tva.inference import load_model
 from sync_tva.records import Utterance
@@ -379,4 +382,73 @@ def test_conversation_panel_draws_context_attention_and_opens_a_turn(context_pag
     other = next(u["uid"] for u in utterances if u["dialogue"] == target["dialogue"] and u["uid"] != target["uid"])
     browser.evaluate(f"document.querySelector('#conversation .turn[data-uid=\"{other}\"]').dispatchEvent(new MouseEvent('click'))")
     assert browser.evaluate("document.getElementById('canvas').dataset.uid") == other  # its heterograph opens
+    assert browser.exceptions == []
+
+
+@pytest.fixture(scope="module")
+def faces_page(run_dir, tmp_path_factory) -> tuple[Path, dict[str, Utterance]]:
+    """A page of the run's first test dialogue, every other utterance with thumbnails and boxes (as from video)."""
+    trained = load_model(run_dir)
+    test = trained.load_split("test")
+    dialogue = [u for u in test if u.dialogue == test[0].dialogue]
+    utts = [with_faces(u, seed=i) if i % 2 == 0 else u for i, u in enumerate(dialogue)]
+    assert any(not u.thumbs for u in utts)  # the dialogue has both kinds
+    path = explorer.write_explorer_page(trained, utts, tmp_path_factory.mktemp("faces") / "faces.html", title="faces")
+    return path, {u.uid: u for u in utts}
+
+
+def decode_png(uri: str) -> np.ndarray:
+    """The pixels of a ``data:image/png;base64,...`` URI."""
+    head, payload = uri.split(",", 1)
+    assert head == "data:image/png;base64"
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(payload))))
+
+
+def box_text(box: list[float]) -> str:
+    x0, y0, x1, y1 = box
+    return f"face {x0:.2f},{y0:.2f}-{x1:.2f},{y1:.2f}"
+
+
+@pytest.mark.slow  # trains a tiny run
+def test_page_data_hold_each_visual_nodes_thumbnail_and_box(faces_page, page):
+    path, utts = faces_page
+    plain_keys = set(page_data(page)["utterances"][0])  # a record of a run without video
+    for record in page_data(path)["utterances"]:
+        utt = utts[record["uid"]]
+        if not utt.thumbs:
+            assert set(record) == plain_keys  # no new keys without thumbnails
+            continue
+        assert set(record) == plain_keys | {"thumbs", "boxes"}
+        thumbs = utt.thumbs["visual"]
+        assert len(record["thumbs"]) == len(thumbs) == record["nodes"]["modality"].count("visual")
+        for uri, thumb in zip(record["thumbs"], thumbs):
+            np.testing.assert_array_equal(decode_png(uri), thumb)  # lossless: the very pixels
+        assert np.array_equal(np.float32(record["boxes"]), utt.boxes["visual"])
+
+
+@pytest.mark.slow  # trains a tiny run
+def test_explorer_shows_thumbnails_beside_visual_nodes(faces_page, browser):
+    path, utts = faces_page
+    records = {r["uid"]: r for r in page_data(path)["utterances"]}
+    faced = next(uid for uid, u in utts.items() if u.thumbs)
+    plain = next(uid for uid, u in utts.items() if not u.thumbs)
+    browser.open(path.resolve().as_uri(), "document.querySelector('#canvas svg')")
+    browser.choose("utterance", faced)
+    browser.evaluate("document.getElementById('view-graph').click()")
+    shown = browser.evaluate("[...document.querySelectorAll('#canvas image.thumb')].map(i => [i.dataset.node, i.getAttribute('href')])")
+    assert shown == [[f"visual:{i}", uri] for i, uri in enumerate(records[faced]["thumbs"])]
+
+    # Hovering a visual node shows its thumbnail, decoded by the browser, and its box as text.
+    browser.evaluate("document.querySelector('#canvas circle[data-node=\"visual:1\"]').dispatchEvent(new MouseEvent('mouseenter'))")
+    read = "(() => { const i = document.querySelector('#node-info img.thumb'); return [i.getAttribute('src'), i.complete ? i.naturalWidth : 0]; })()"
+    deadline = time.monotonic() + 10
+    while browser.evaluate(read)[1] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert browser.evaluate(read) == [records[faced]["thumbs"][1], 48]
+    assert browser.evaluate("document.querySelector('#node-info .box').textContent") == box_text(records[faced]["boxes"][1])
+
+    # An utterance without thumbnails: none in the graph or the hover panel.
+    browser.choose("utterance", plain)
+    assert browser.evaluate("document.querySelectorAll('#canvas image, #node-info img').length") == 0
+    assert browser.evaluate("document.getElementById('node-info').dataset.node") == "visual:1"  # the panel was redrawn
     assert browser.exceptions == []

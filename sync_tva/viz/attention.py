@@ -18,7 +18,7 @@ Tables (pandas, one row per weight):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import networkx as nx
@@ -56,7 +56,9 @@ class UtteranceAttention:
     """Everything the model attended to for one utterance, with its prediction.
 
     ``probs`` are the class probabilities in the order of ``labels``; the tables are described
-    in the module docstring.
+    in the module docstring. ``boxes[m]`` / ``thumbs[m]`` are the utterance's image boxes and
+    thumbnails (see :class:`~sync_tva.records.Utterance`), one per node of ``m``, kept so that
+    drawings can show what a visual node saw; empty for runs not made from video.
     """
 
     uid: str
@@ -69,6 +71,8 @@ class UtteranceAttention:
     msde: pd.DataFrame
     caf: pd.DataFrame
     caf_gates: pd.DataFrame
+    boxes: dict[str, np.ndarray] = field(default_factory=dict)  # modality: float32 [n_nodes, 4], (x0, y0, x1, y1) fractions of the frame
+    thumbs: dict[str, np.ndarray] = field(default_factory=dict)  # modality: uint8 [n_nodes, T, T, 3]
 
     @property
     def correct(self) -> bool:
@@ -111,6 +115,11 @@ def _node_table(utt: Utterance, counts: dict[str, int], pooling: dict[str, np.nd
                 label = f"{m} {i}"
             rows.append((node_id(m, i), m, i, label, start, end, float(pooling[m][i])))
     return pd.DataFrame(rows, columns=["node", "modality", "index", "label", "start", "end", "pooling"])
+
+
+def _per_node(arrays: dict[str, np.ndarray], counts: dict[str, int]) -> dict[str, np.ndarray]:
+    """The modalities of ``arrays`` with one row per node (as for labels, another count means none)."""
+    return {m: a for m, a in arrays.items() if counts.get(m, 0) > 0 and len(a) == counts[m]}
 
 
 def _gat_tables(g: DGLHeteroGraph, maps: AttentionMaps, n_utt: int) -> list[pd.DataFrame]:
@@ -237,6 +246,8 @@ def extract_attention(exp: "TrainedModel | Experiment", utterances: Sequence[Utt
                 msde=msde[b],
                 caf=caf[b],
                 caf_gates=gates[b],
+                boxes=_per_node(utt.boxes, own),
+                thumbs=_per_node(utt.thumbs, own),
             )
         )
     return result

@@ -6,7 +6,8 @@ spans), so nodes that happen at the same moment line up vertically. Each edge is
 source to destination that bends to the left of its direction, so the two directions of one
 relation (``V-A`` and ``A-V``) never overlap; colour says the relation, width and opacity the
 attention (scaled by the strongest edge shown). Node size is the node's readout (pooling)
-weight relative to a uniform readout.
+weight relative to a uniform readout. For runs made from video, each visual node's thumbnail
+(the face crop or frame it read) sits just below it, above its span label.
 
 Curves go through one ``LineCollection`` per panel instead of one patch per edge: a full
 utterance graph has thousands of edges per layer and head, and the drawing is also made once
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
 from ..config import MODALITIES
 from ..io import save_figure as atomic_save_figure
@@ -39,6 +41,10 @@ BAND_Y = {"text": 2.0, "audio": 1.0, "visual": 0.0}  # text on top, audio and vi
 _CURVE_POINTS = 16  # samples along each edge's curve
 _BEND = 0.12  # sideways offset of a curve's middle, relative to its length
 _INTRA_ARC = 0.15  # least height of an arc between two nodes of the same band
+FACE_MODALITY = "visual"  # the modality whose nodes may carry thumbnails (Utterance.thumbs)
+_THUMB_POINTS = 18.0  # side of a thumbnail in points: about twice a node of uniform readout
+_THUMB_GAP = 8.0  # points from a node's centre to its thumbnail's top: clear of the largest node
+_THUMB_ROOM = 0.35  # extra depth under the bottom band, in data units, for thumbnails and their labels
 
 
 def select_edges(
@@ -126,8 +132,27 @@ def _strength(ua: UtteranceAttention, edges: pd.DataFrame) -> np.ndarray:
     return lift / lift.max()
 
 
+def _has_thumbs(ua: UtteranceAttention, modalities: Sequence[str]) -> bool:
+    """Whether the drawing shows thumbnails: the visual band is drawn and its nodes have them."""
+    return FACE_MODALITY in modalities and FACE_MODALITY in ua.thumbs
+
+
+def _draw_thumbs(ax: plt.Axes, xy: np.ndarray, thumbs: np.ndarray) -> None:
+    """Each node's thumbnail centred under it, sized in points so it reads the same in every panel size.
+
+    Below the bottom band nothing else is drawn, so a thumbnail never hides an edge.
+    """
+    zoom = _THUMB_POINTS / thumbs.shape[1]
+    for (x, y), thumb in zip(xy, thumbs):
+        image = OffsetImage(thumb, zoom=zoom)
+        ax.add_artist(
+            AnnotationBbox(image, (x, y), xybox=(0.0, -_THUMB_GAP), boxcoords="offset points",
+                           box_alignment=(0.5, 1.0), frameon=False, pad=0.0, zorder=4)
+        )
+
+
 def _draw_nodes(ax: plt.Axes, ua: UtteranceAttention, pos: dict[str, tuple[float, float]], modalities: Sequence[str]) -> None:
-    """Nodes sized by their readout weight, their labels, and one labelled band per modality."""
+    """Nodes sized by their readout weight, their labels, thumbnails if any, and one labelled band per modality."""
     for modality in modalities:
         group = ua.nodes[ua.nodes["modality"] == modality]
         y = BAND_Y[modality]
@@ -138,12 +163,19 @@ def _draw_nodes(ax: plt.Axes, ua: UtteranceAttention, pos: dict[str, tuple[float
         xy = np.array([pos[n] for n in group["node"]])
         size = 40 * np.clip(group["pooling"].to_numpy() * len(group), 0.3, 4.0)  # 40 = uniform readout
         ax.scatter(xy[:, 0], xy[:, 1], s=size, c="white", edgecolors="black", linewidths=0.8, zorder=3)
-        # Labels sit outside the graph: text tokens above, audio and visual spans below their band.
+        # Labels sit outside the graph: text tokens above, audio and visual spans below their band
+        # (below the thumbnails, when the visual nodes have them).
         above = modality == "text"
+        with_thumbs = modality == FACE_MODALITY and _has_thumbs(ua, modalities)
+        if with_thumbs:
+            _draw_thumbs(ax, xy, ua.thumbs[modality][group["index"].to_numpy()])
+        style = {"rotation": 90, "fontsize": 6, "ha": "center", "va": "bottom" if above else "top", "zorder": 4, "color": "0.2",
+                 "bbox": {"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7}}
         for (x, _), label in zip(xy, group["label"]):
-            ax.text(x, y + (0.09 if above else -0.09), label, rotation=90, fontsize=6, ha="center",
-                    va="bottom" if above else "top", zorder=4, color="0.2",
-                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+            if with_thumbs:
+                ax.annotate(label, (x, y), xytext=(0.0, -(_THUMB_GAP + _THUMB_POINTS + 3.0)), textcoords="offset points", **style)
+            else:
+                ax.text(x, y + (0.09 if above else -0.09), label, **style)
 
 
 def _draw_panel(
@@ -167,7 +199,8 @@ def _draw_panel(
         ax.add_collection(lines)
     _draw_nodes(ax, ua, pos, modalities)
     ax.set_xlim(-0.06, 1.06)
-    ax.set_ylim(min(BAND_Y[m] for m in modalities) - 0.65, max(BAND_Y[m] for m in modalities) + 0.65)
+    room = _THUMB_ROOM if _has_thumbs(ua, modalities) else 0.0
+    ax.set_ylim(min(BAND_Y[m] for m in modalities) - 0.65 - room, max(BAND_Y[m] for m in modalities) + 0.65)
     ax.set_title(title, fontsize=9)
     ax.set_xticks([0, 0.5, 1], ["start", "relative time", "end"], fontsize=7)
     ax.set_yticks([])
@@ -199,6 +232,11 @@ def _modalities(ua: UtteranceAttention, modalities: Sequence[str] | None) -> lis
     return [m for m in MODALITIES if m in seen]
 
 
+def _panel_height(ua: UtteranceAttention, bands: Sequence[str]) -> float:
+    """Inches per panel: one per band, plus the room under the bottom band that thumbnails take."""
+    return 0.9 + 1.0 * len(bands) + (_THUMB_ROOM if _has_thumbs(ua, bands) else 0.0)
+
+
 def draw_attention(
     ua: UtteranceAttention,
     *,
@@ -225,7 +263,7 @@ def draw_attention(
         shown = [None]
     cols = min(len(shown), 2)
     rows = -(-len(shown) // cols)
-    panel_h = 0.9 + 1.0 * len(bands)
+    panel_h = _panel_height(ua, bands)
     fig, axes = plt.subplots(rows, cols, figsize=(width, panel_h * rows + 1.1), squeeze=False)
     layer_no = sorted(ua.gat["layer"].unique())[layer] if not ua.gat.empty else 0
     for ax, relation in zip(axes.flat, shown):
@@ -264,7 +302,7 @@ def draw_comparison(
     """A grid of panels, one row per layer and one column per head (``None``: mean of heads)."""
     bands = _modalities(ua, None)
     colours = relation_colours(list(dict.fromkeys(ua.gat["relation"])))
-    fig, axes = plt.subplots(len(layers), len(heads), figsize=(width, (0.9 + len(bands)) * len(layers) + 1.1), squeeze=False)
+    fig, axes = plt.subplots(len(layers), len(heads), figsize=(width, _panel_height(ua, bands) * len(layers) + 1.1), squeeze=False)
     for r, layer in enumerate(layers):
         for c, head in enumerate(heads):
             edges = select_edges(ua, layer=layer, head=head, relations=relations, top_k=top_k)

@@ -8,16 +8,24 @@ the table's. A small dependency-free script of ours (``static/explorer.js``) dra
 heatmaps as SVG: the page needs a few hundred lines of drawing, and no plotting library does
 both views offline at a size worth inlining into every page.
 
+For a run made from video, an utterance's record also holds its visual nodes' thumbnails
+(``thumbs``: lossless PNG data URIs, in node order) and image boxes (``boxes``: ``[x0, y0, x1, y1]``
+fractions of the frame), shown beside the visual nodes of the graph and in the hover panel;
+records without them have neither key.
+
 For a dialogue-context model the page also holds each utterance's context attention
 (:func:`context_links`), drawn as arcs in its conversation panel (speakers as lanes, turns in
 time order). Element ids the tests drive: ``#search``, ``#filter-true``, ``#filter-pred``,
 ``#filter-correct``, ``#utterance``, ``#layer``, ``#head``, ``#relation``, ``#top-k``,
 ``#view-graph``, ``#view-heatmap``, ``#canvas`` (cells: ``rect.cell[data-row][data-col][data-value]``;
-nodes: ``[data-node]``), ``#node-info``, ``#prediction``, ``#conversation``.
+nodes: ``[data-node]``; thumbnails: ``image.thumb[data-node]``), ``#node-info`` (a visual node's
+thumbnail: ``img.thumb``, its box: ``.box``), ``#prediction``, ``#conversation``.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import math
 from importlib import resources
@@ -26,19 +34,30 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from ..io import atomic_open
 from ..records import Utterance, dialogue_units
 from ..train.experiment import context_builder
 from .attention import UtteranceAttention, extract_attention
 from .conversation import extract_conversation
+from .draw import FACE_MODALITY
 from .heatmap import dense_relations
 
 if TYPE_CHECKING:
     from ..inference import TrainedModel
     from ..train.experiment import Experiment
 
-__all__ = ["explorer_data", "write_explorer", "write_explorer_page", "extract_in_batches", "dialogue_batches", "context_links", "page_data"]
+__all__ = [
+    "explorer_data",
+    "write_explorer",
+    "write_explorer_page",
+    "extract_in_batches",
+    "dialogue_batches",
+    "context_links",
+    "page_data",
+    "png_data_uri",
+]
 
 _EDGE_KEYS = ["relation", "src_type", "src", "dst_type", "dst", "edge_id"]
 _DATA_TAG = '<script type="application/json" id="explorer-data">'
@@ -79,8 +98,25 @@ def _msde_columns(msde: pd.DataFrame) -> dict[str, list]:
     return out
 
 
+def png_data_uri(image: np.ndarray) -> str:
+    """A uint8 RGB image as a ``data:image/png;base64,...`` URI: PNG is lossless, so the page holds the very pixels."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _faces(ua: UtteranceAttention) -> dict[str, list]:
+    """The visual nodes' ``thumbs`` (PNG data URIs) and ``boxes``, in node order; no key for what the run lacks."""
+    out: dict[str, list] = {}
+    if FACE_MODALITY in ua.thumbs:
+        out["thumbs"] = [png_data_uri(t) for t in ua.thumbs[FACE_MODALITY]]
+    if FACE_MODALITY in ua.boxes:
+        out["boxes"] = [_exact(b) for b in ua.boxes[FACE_MODALITY]]
+    return out
+
+
 def _utterance(ua: UtteranceAttention, utt: Utterance, links: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """One utterance's record in the page: identity, prediction and its attention tables."""
+    """One utterance's record in the page: identity, prediction, its attention tables and faces (:func:`_faces`)."""
     return {
         "uid": ua.uid,
         "dialogue": utt.dialogue,
@@ -95,6 +131,7 @@ def _utterance(ua: UtteranceAttention, utt: Utterance, links: list[dict[str, Any
         "caf": _columns(ua.caf, ["attention"]),
         "caf_gates": _columns(ua.caf_gates, ["gate"]),
         "context": links,  # a context model's: [{"source": uid, "relation": name, "attention": w}, ...], else None
+        **_faces(ua),
     }
 
 

@@ -6,6 +6,8 @@
   const DATA = JSON.parse(document.getElementById("explorer-data").textContent);
   const SVG_NS = "http://www.w3.org/2000/svg";
   const BAND_ORDER = ["text", "audio", "visual"];
+  const FACE_MODALITY = "visual"; // runs made from video give each of its nodes a thumbnail and a box (u.thumbs, u.boxes)
+  const THUMB = 26; // side of a thumbnail in the graph, in SVG units (nodes are 6-15)
   const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
   const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   const byId = (id) => document.getElementById(id);
@@ -47,6 +49,17 @@
     return n.node.map((id, i) => ({
       id, modality: n.modality[i], index: n.index[i], label: n.label[i], start: n.start[i], end: n.end[i], pooling: n.pooling[i],
     }));
+  }
+  // A visual node's thumbnail (PNG data URI) and box ([x0, y0, x1, y1] fractions of the frame), when the run has them.
+  function thumbOf(u, node) {
+    return node.modality === FACE_MODALITY && u.thumbs ? u.thumbs[node.index] : undefined;
+  }
+  function boxText(u, node) {
+    const box = node.modality === FACE_MODALITY && u.boxes ? u.boxes[node.index] : undefined;
+    if (!box) return undefined;
+    if (box[0] === 0 && box[1] === 0 && box[2] === 1 && box[3] === 1) return "whole frame";
+    const [x0, y0, x1, y1] = box.map((v) => v.toFixed(2));
+    return `face ${x0},${y0}-${x1},${y1}`;
   }
   function ofModality(nodes, m) {
     return nodes.filter((n) => n.modality === m).sort((a, b) => a.index - b.index);
@@ -255,7 +268,13 @@
         const [x, y] = pos.get(n.id);
         const size = 3 + 3 * Math.sqrt(Math.min(Math.max(n.pooling * group.length, 0.3), 4));
         root.append(svg("circle", { cx: x, cy: y, r: size.toFixed(1), class: "node", "data-node": n.id }));
-        const ly = m === "text" ? y - 10 : y + 10;
+        const thumb = thumbOf(u, n); // under the node, the span label under it: below the bottom band, clear of edges
+        if (thumb) {
+          const image = svg("image", { href: thumb, x: x - THUMB / 2, y: y + 10, width: THUMB, height: THUMB, class: "thumb", "data-node": n.id });
+          image.append(svg("title", {}, [n.label, boxText(u, n)].filter(Boolean).join(", ")));
+          root.append(image);
+        }
+        const ly = m === "text" ? y - 10 : y + 10 + (thumb ? THUMB + 4 : 0);
         const anchor = m === "text" ? "start" : "end";
         root.append(svg("text", { x, y: ly, "text-anchor": anchor, transform: `rotate(-90 ${x} ${ly})`, class: "label", "data-node": n.id }, n.label));
       }
@@ -323,6 +342,10 @@
     box.dataset.node = id;
     const span = node.start !== null && node.start !== undefined ? `${node.start.toFixed(2)}-${node.end.toFixed(2)}s` : "no time span";
     const parts = [html("h2", {}, `${node.label} (${node.id})`), html("p", {}, `${node.modality}, ${span}`)];
+    const thumb = thumbOf(u, node);
+    if (thumb) parts.push(html("img", { src: thumb, class: "thumb", alt: `image read by ${node.id}` }));
+    const where = boxText(u, node);
+    if (where) parts.push(html("p", { class: "box" }, where));
     const row = matrix.rows.indexOf(node);
     const incoming = matrix.cells.filter((c) => c.row === row).sort((a, b) => b.value - a.value);
     if (row < 0 || !incoming.length) {
