@@ -192,6 +192,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_CACHE / "av_emotion", help="catalogue CSVs and results.json")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds per fold, e.g. 0,1,2")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {','.join(ROWS)}")
+    parser.add_argument("--normalize-by", default=",".join(NORMALIZE_BY), help="comma-separated model.normalize_by values")
     parser.add_argument("--no-timing", action="store_true", help="skip the per-clip extraction timing")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="Sync-TVA config overrides, e.g. train.lr=1e-3")
     return parser.parse_args(argv)
@@ -229,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         results["extraction_s_per_clip"] = extraction_seconds(cfg, csvs, table, args.out)
         print("extraction, seconds per clip (one thread): " + ", ".join(f"{m} {s:.2f}" for m, s in results["extraction_s_per_clip"].items()))
     for row in rows:
-        for by in NORMALIZE_BY:
+        for by in args.normalize_by.split(","):
             name = f"{row}, normalize_by={by}"
             methods: dict[str, list[Scores]] = {"logistic_regression": [], "sync_tva": []}
             for k, fold in enumerate(folds):

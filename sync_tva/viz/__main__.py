@@ -64,12 +64,14 @@ def find_utterances(pool: list[Utterance], ids: list[str], split: str) -> list[U
 
 
 def pick_utterances(trained: TrainedModel, pool: list[Utterance], n: int) -> list[Utterance]:
-    """The ``n // 2`` most confident wrong predictions, filled up with the most confident correct ones."""
+    """The ``n // 2`` most confident wrong predictions, filled up with the most confident correct ones
+    (and, when there are too few correct ones, with further wrong ones): ``min(n, len(pool))`` in all."""
     pred = predict(trained, pool)
     confidence = pred.probs.max(dim=1).values.tolist()
     ranked = sorted(range(len(pool)), key=lambda i: -confidence[i])
-    wrong = [i for i in ranked if pred.y_pred[i] != pred.y_true[i]][: n // 2]
-    right = [i for i in ranked if pred.y_pred[i] == pred.y_true[i]][: n - len(wrong)]
+    all_wrong = [i for i in ranked if pred.y_pred[i] != pred.y_true[i]]
+    right = [i for i in ranked if pred.y_pred[i] == pred.y_true[i]][: n - min(len(all_wrong), n // 2)]
+    wrong = all_wrong[: n - len(right)]
     return [pool[i] for i in right + wrong]
 
 
