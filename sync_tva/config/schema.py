@@ -178,13 +178,31 @@ class VisualFeaturesConfig(Section):
 
 @dataclass
 class AudioFeaturesConfig(Section):
-    """Audio extractor: openSMILE descriptors of the decoded, resampled track (see ``sync_tva.features.audio``)."""
+    """Audio extractor: openSMILE descriptors or a speech encoder's frame states (see ``sync_tva.features.audio``, ``.speech``)."""
 
+    encoder: Literal["opensmile", "transformers"] = "opensmile"  # opensmile: descriptors (feature_set); transformers: a speech encoder's hidden states (model, layer)
     feature_set: Literal["ComParE_2016", "eGeMAPSv02"] = "ComParE_2016"  # openSMILE feature set
     level: Literal["frames", "functionals"] = "frames"  # frames: pooled LLD windows as nodes; functionals: one node
     window_s: float = bounded(0.5, POSITIVE)  # frames: seconds of low-level descriptors averaged into one node
     max_nodes: int = bounded(32, NON_NEGATIVE)  # frames: most nodes per utterance (windows widen to fit); 0: no limit
-    sample_rate: int = bounded(16000, POSITIVE)  # audio is resampled to this rate (mono) before openSMILE
+    sample_rate: int = bounded(16000, POSITIVE)  # audio is resampled to this rate (mono) before openSMILE or the speech encoder (which must expect it)
+    model: str = "microsoft/wavlm-base-plus"  # transformers: hub name (must be in the Hugging Face cache) or a local directory (wav2vec 2.0, HuBERT, WavLM, data2vec-audio)
+    layer: Union[int, list[int]] = -1  # transformers: hidden state taken (0: CNN features, N: layer N, -1: last), or a list of them averaged, e.g. [6,7,8,9]
+    chunk_s: float = bounded(20.0, POSITIVE)  # transformers: longest stretch of audio in one encoder pass; longer clips go in overlapping chunks
+    overlap_s: float = bounded(2.0, NON_NEGATIVE)  # transformers: seconds two neighbouring chunks share; each frame comes from the chunk where it sits farther from an edge
+    batch_size: int = bounded(8, AT_LEAST_ONE)  # transformers: chunks per encoder pass, padded with a mask; encoders with group norm take one at a time (docs/features.md)
+
+    def check_rules(self, prefix: str) -> None:
+        """Chunks must advance; a layer list is non-empty; openSMILE's functionals have no speech-encoder counterpart."""
+        if self.overlap_s >= self.chunk_s:
+            raise ConfigError(f"{prefix}.overlap_s: {self.overlap_s!r} must satisfy overlap_s < chunk_s={self.chunk_s!r}")
+        if isinstance(self.layer, list) and not self.layer:
+            raise ConfigError(f"{prefix}.layer: [] must name at least one hidden state, e.g. -1 or [6,7,8,9]")
+        if self.encoder == "transformers" and self.level == "functionals":
+            raise ConfigError(
+                f"{prefix}.level: functionals are openSMILE's utterance statistics; with {prefix}.encoder=transformers "
+                f"use level=frames ({prefix}.max_nodes=1 gives one node, the mean of every frame)"
+            )
 
 
 @dataclass
@@ -276,6 +294,7 @@ class TrainConfig(Section):
     grad_clip: float = bounded(1.0, NON_NEGATIVE)  # max gradient norm; 0 disables clipping
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     num_threads: int = bounded(1, NON_NEGATIVE)  # torch CPU threads; 1 holds up when other jobs share the cores, 0 keeps torch's default (one per core)
+    modality_dropout: float = bounded(0.0, DROPOUT)  # share of training utterances that lose one of their modalities (at random, never the last) each epoch, so fusion cannot lean on one; 0: off
     prefetch_workers: int = bounded(0, NON_NEGATIVE)  # processes building the next batches' graphs while one trains (same batches, same order); 0: built in the loop
     resume: bool = True  # continue from OUT/checkpoints/last.pt when it exists
 

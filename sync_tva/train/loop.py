@@ -24,6 +24,7 @@ from ..config import config_to_dict
 from ..graphs import UtteranceGraphBuilder, iterate_batches, plan_batches, shard_units, single_units
 from ..io import write_yaml
 from ..records import Utterance, dialogue_units
+from .augment import drop_modalities
 from .checkpoint import TrainState, load_checkpoint, restore, save_checkpoint
 from .distributed import LOCAL, DistContext, loss_normaliser, touch_all, wrap_model
 from .experiment import Experiment, checkpoint_extra, context_builder
@@ -51,8 +52,9 @@ def train_one_epoch(
     context = context_builder(exp.model)  # a context model trains on whole dialogues
     units = dialogue_units(exp.data.train) if context is not None else single_units(len(exp.data.train))
     plan = plan_batches(units, cfg.batch_size, shuffle_seed=seed)
+    train = drop_modalities(exp.data.train, cfg.modality_dropout, seed) if cfg.modality_dropout > 0 else exp.data.train
     own = iterate_batches(
-        exp.data.train, exp.builder, cfg.batch_size, shuffle_seed=seed, units=units, shard=dist.shard, context=context, workers=cfg.prefetch_workers
+        train, exp.builder, cfg.batch_size, shuffle_seed=seed, units=units, shard=dist.shard, context=context, workers=cfg.prefetch_workers
     )
     total = 0.0
     for planned in tqdm(plan, desc=f"epoch {epoch}", leave=False, unit="batch", disable=not dist.is_main):
@@ -60,7 +62,7 @@ def train_one_epoch(
         if mine:
             batch = next(own).to(exp.device)
         else:  # this rank's share is empty
-            batch = next(iterate_batches(exp.data.train, exp.builder, cfg.batch_size, units=planned[:1], context=context)).to(exp.device)
+            batch = next(iterate_batches(train, exp.builder, cfg.batch_size, units=planned[:1], context=context)).to(exp.device)
         everyone = torch.tensor([exp.data.train[i].label for unit in planned for i in unit], device=exp.device)
         share = loss_normaliser(loss_fn, batch.labels) / loss_normaliser(loss_fn, everyone) if mine else torch.zeros((), device=exp.device)
         loss = loss_fn(model(batch.graph, dialogue=batch.dialogue).logits, batch.labels)
