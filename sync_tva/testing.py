@@ -30,9 +30,11 @@ __all__ = [
     "FAST",
     "MELD_EMOTIONS",
     "SENTENCES",
+    "SPEECH_KINDS",
     "built_once",
     "make_iemocap_tree",
     "make_meld_tree",
+    "make_speech_model",
     "make_text_model",
     "write_clip",
     "write_wav",
@@ -200,3 +202,47 @@ FAST = [
     "features.audio.feature_set=eGeMAPSv02",
     "features.progress=false",
 ]
+
+
+SPEECH_KINDS = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
+
+
+def make_speech_model(folder: Path, kind: str = "wav2vec2", group_norm: bool = False, hidden: int = 32, seed: int = 0) -> Path:
+    """A tiny random speech encoder of ``kind`` (one of SPEECH_KINDS) and its Wav2Vec2FeatureExtractor, saved with save_pretrained.
+
+    The convolutional stack has the real kernels and strides (a frame every 20 ms reading 25 ms of
+    16 kHz audio) at 16 channels, under two ``hidden``-wide transformer layers; weights are seeded.
+    ``group_norm`` gives the base models' feature encoder (group norm over time, trained without an
+    attention mask) instead of the large models' layer norm (with one); data2vec-audio has only the latter.
+    """
+    import torch
+    from transformers import (
+        Data2VecAudioConfig,
+        Data2VecAudioModel,
+        HubertConfig,
+        HubertModel,
+        Wav2Vec2Config,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2Model,
+        WavLMConfig,
+        WavLMModel,
+    )
+
+    classes = {"wav2vec2": (Wav2Vec2Config, Wav2Vec2Model), "hubert": (HubertConfig, HubertModel),
+               "wavlm": (WavLMConfig, WavLMModel), "data2vec-audio": (Data2VecAudioConfig, Data2VecAudioModel)}
+    if kind not in classes or (group_norm and kind == "data2vec-audio"):
+        raise ValueError(f"kind {kind!r} (group_norm={group_norm}): expected one of {SPEECH_KINDS}; data2vec-audio has no group norm")
+    config_cls, model_cls = classes[kind]
+    sizes = dict(hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2, intermediate_size=2 * hidden,
+                 conv_dim=(16,) * 7, num_conv_pos_embedding_groups=2)
+    if kind == "data2vec-audio":
+        config = config_cls(**sizes, conv_pos_kernel_size=5, num_conv_pos_embeddings=2)
+    else:
+        config = config_cls(**sizes, num_conv_pos_embeddings=16, feat_extract_norm="group" if group_norm else "layer")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = model_cls(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder))
+    Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=not group_norm).save_pretrained(str(folder))
+    return folder

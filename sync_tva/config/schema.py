@@ -190,7 +190,7 @@ class AudioFeaturesConfig(Section):
     layer: Union[int, list[int]] = -1  # transformers: hidden state taken (0: CNN features, N: layer N, -1: last), or a list of them averaged, e.g. [6,7,8,9]
     chunk_s: float = bounded(20.0, POSITIVE)  # transformers: longest stretch of audio in one encoder pass; longer clips go in overlapping chunks
     overlap_s: float = bounded(2.0, NON_NEGATIVE)  # transformers: seconds two neighbouring chunks share; each frame comes from the chunk where it sits farther from an edge
-    batch_size: int = bounded(8, AT_LEAST_ONE)  # transformers: chunks per encoder pass, padded with a mask; encoders with group norm take one at a time (docs/features.md)
+    batch_size: int = bounded(8, AT_LEAST_ONE)  # transformers: chunks per encoder pass, padded with a mask; encoders whose states padding moves (group norm, data2vec-audio) take one at a time (docs/features.md)
 
     def check_rules(self, prefix: str) -> None:
         """Chunks must advance; a layer list is non-empty; openSMILE's functionals have no speech-encoder counterpart."""

@@ -1,4 +1,4 @@
-"""Raw media to node features: text (transformers), visual (ResNet-50), audio (openSMILE), a resumable store."""
+"""Raw media to node features: text (transformers), visual (ResNet-50), audio (openSMILE or a speech encoder), a resumable store."""
 
 from .base import ExtractionFailure, Extractor, NodeFeatures
 from .pipeline import ExtractionReport, build_extractors, extract, load_dataset, materialize

@@ -27,6 +27,7 @@ from ..records import SPLITS, DatasetSplits, RawSplits, RawUtterance, Utterance,
 from .audio import AudioExtractor
 from .base import ExtractionFailure, Extractor
 from .finetune import finetune_text_encoder, wait_for_finetuned
+from .speech import SpeechExtractor
 from .store import FAILURES, FeatureStore
 from .text import TextExtractor
 from .visual import VisualExtractor
@@ -91,11 +92,16 @@ def _process_group_shard() -> tuple[int, int] | None:
 
 
 def build_extractors(cfg: Config, modalities: list[str]) -> list[Extractor]:
-    """One extractor per modality, models loaded now: missing weights fail before any work starts."""
+    """One extractor per modality, models loaded now: missing weights fail before any work starts.
+
+    Audio is openSMILE or, with ``features.audio.encoder=transformers``, a speech encoder; both pool
+    frames into the same windows, so nothing downstream knows which one made the nodes.
+    """
     device = _local_gpu(resolve_device(cfg.features.device, "features.device"))
+    audio = cfg.features.audio
     makers = {
         "text": lambda: _text_extractor(cfg, device),
-        "audio": lambda: AudioExtractor(cfg.features.audio),
+        "audio": lambda: SpeechExtractor(audio, device) if audio.encoder == "transformers" else AudioExtractor(audio),
         "visual": lambda: VisualExtractor(cfg.features.visual, device, cfg.seed),
     }
     return [makers[m]() for m in modalities]
