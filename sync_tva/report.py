@@ -1,8 +1,9 @@
 """``python -m sync_tva.report RUN_OR_SUMMARY... [--reference FILE] [--out FILE]``: runs side by side.
 
 Each argument is a run directory (``metrics.json``), a seeds folder (``summary.json``, written
-by ``python -m sync_tva.run --seeds``) or a ``summary.json``; each becomes one row of a markdown
-table of dev-selected test figures in percent (mean ± std over seeds for a summary), followed by
+by ``python -m sync_tva.run --seeds``), a cross-validation folder (``--folds``: its seeds column
+reads ``2 x speaker:5``) or a ``summary.json``; each becomes one row of a markdown table of
+dev-selected test figures in percent (mean ± std over seeds, or over fold runs), followed by
 per-class test F1. ``--reference`` adds published figures from a YAML file, each with its source
 (``benchmarks/references.yaml`` holds the Sync-TVA paper's MELD figure).
 """
@@ -82,7 +83,8 @@ def render(rows: dict[str, SeedSummary], references: list[Reference]) -> str:
     ]
     for name, s in rows.items():
         test = " | ".join(s.test[k].percent() for k in HEADLINE)
-        lines.append(f"| {name} | {len(s.seeds)} | {test} | {s.dev['weighted_f1'].percent()} | {', '.join(map(str, s.best_epochs))} |")
+        seeds = len(s.seeds) if s.protocol is None else f"{len(set(s.seeds))} x {s.protocol}"
+        lines.append(f"| {name} | {seeds} | {test} | {s.dev['weighted_f1'].percent()} | {', '.join(map(str, s.best_epochs))} |")
     for ref in references:
         test = " | ".join(f"{ref.figures[k]:.2f}" if k in ref.figures else "–" for k in HEADLINE)
         lines.append(f"| {ref.name} ({ref.dataset}; {ref.source}) | – | {test} | – | – |")

@@ -7,6 +7,12 @@ resolved ``config.yaml``, ``metrics.json`` (dev and test), ``history.json``, ``c
 ``--seeds 0,1,2`` trains one run per seed into ``OUT/seed-<s>`` and writes ``OUT/summary.json``
 and ``OUT/summary.md`` (dev-selected test figures as mean ± std). Under ``torchrun`` the runs
 train with DistributedDataParallel and rank 0 alone evaluates and writes.
+
+``--folds GROUP:K`` (``speaker:5``, ``dialogue:10``, ``session:5``, ``speaker:loo``) cross-validates
+over whole groups of the source's train and dev utterances (``sync_tva.data.folds``): one run per
+fold into ``OUT/fold-<i>`` (with ``--seeds``: ``OUT/fold-<i>/seed-<s>``), then one summary over
+all of them. The source's own test split is not used. A fold whose ``metrics.json`` exists is
+skipped, so rerunning the same command resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -16,19 +22,24 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import matplotlib.pyplot as plt
 
 from .config import Config, load_config
+from .data.folds import FoldSpec, fold_splits, group_of, make_folds, parse_folds
 from .device import resolve_device
 from .errors import ConfigError, SyncTVAError
+from .features import load_dataset
 from .io import save_figure, write_json
+from .records import DatasetSplits
 from .train.distributed import DistContext, distributed
 from .train.experiment import Experiment, build_experiment
 from .train.logging import RunLogger, plot_confusion_matrix, plot_curves
 from .train.loop import evaluate, fit
-from .train.summary import write_summary
+from .train.summary import FOLD_JSON, write_fold_summary, write_summary
 from .viz import attention_figure
 
 
@@ -37,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, default=None, help="YAML config (default: the built-in demo)")
     parser.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<config>-<time>)")
     parser.add_argument("--seeds", default=None, metavar="S,S,...", help="one run per seed in OUT/seed-S, then OUT/summary.{json,md}")
+    parser.add_argument(
+        "--folds", default=None, metavar="GROUP:K", help="cross-validate over whole groups (speaker:5, session:loo, ...): OUT/fold-<i>, then OUT/summary.{json,md}"
+    )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.epochs=3")
     return parser.parse_intermixed_args(argv)  # overrides may stand before and after the options
 
@@ -96,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or _default_out(args.config)
         _check_run_dir(out)
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+        folds = parse_folds(args.folds) if args.folds is not None else None
         with distributed(resolve_device(cfg.train.device, "train.device")) as ctx:
+            if folds is not None:
+                train_folds(cfg, folds, seeds, out, ctx, lambda s: load_config(args.config, [*args.overrides, f"seed={s}"]))
+                return 0
             if seeds is None:
                 train_run(cfg, out, ctx)
                 return 0
@@ -112,9 +130,62 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def train_run(cfg: Config, out: Path, ctx: DistContext) -> None:
-    """Train and evaluate one run into ``out``; on a distributed run rank 0 alone evaluates and writes."""
-    exp = build_experiment(cfg)
+def train_folds(
+    cfg: Config, spec: FoldSpec, seeds: list[int] | None, out: Path, ctx: DistContext, seed_config: Callable[[int], Config]
+) -> None:
+    """Cross-validate over ``spec``: the data is read once, folds are cut by ``cfg.seed``, each fold trains in turn.
+
+    With ``seeds`` every fold trains once per seed (``seed_config(s)`` is the config with
+    ``seed=s``); the folds and their dev carves stay those of ``cfg.seed``, so seeds vary only
+    initialisation, dropout and batch order. A run whose ``metrics.json`` exists is skipped; an
+    unfinished one resumes through ``train.resume``.
+    """
+    data = load_dataset(cfg, ("train", "dev"))
+    if ctx.is_main:
+        print(f"note: --folds {spec}: the source's own test split is left untouched and unused; "
+              "each fold tests on its held-out groups of the train and dev utterances", file=sys.stderr)
+    folds = make_folds([*data.train, *data.dev], spec, cfg.seed)
+    fold_dirs = []
+    for fold in folds:
+        fold_dir = out / f"fold-{fold.index}"
+        fold_dirs.append(fold_dir)
+        split = fold_splits(data, fold, cfg.data.dev_fraction, cfg.seed)
+        split = replace(split, name=f"{data.name}-fold{fold.index}")
+        if ctx.is_main:
+            _make_run_dir(fold_dir)
+            write_json(fold_dir / FOLD_JSON, _fold_info(spec, fold.index, split))
+        runs = [(seed_config(s), fold_dir / f"seed-{s}") for s in seeds] if seeds else [(cfg, fold_dir)]
+        for run_cfg, run_dir in runs:
+            if (run_dir / "metrics.json").is_file():
+                if ctx.is_main:
+                    print(f"fold {fold.index}: {run_dir} is finished (metrics.json); skipped")
+                continue
+            if ctx.is_main:
+                print(f"fold {fold.index} of {len(folds)}: test {spec.group} {', '.join(fold.groups)}; run directory {run_dir}")
+            train_run(run_cfg, run_dir, ctx, data=split)
+    if ctx.is_main:
+        summary = write_fold_summary(out, fold_dirs, seeds)
+        figures = ", ".join(f"{k} {v.percent()}" for k, v in summary.test.items())
+        print(f"{len(folds)} folds ({spec}) x {len(seeds or [cfg.seed])} seed(s); test {figures}; summary in {out / 'summary.md'}")
+
+
+def _fold_info(spec: FoldSpec, index: int, split: DatasetSplits) -> dict:
+    """``fold.json``: the fold's protocol, index, test groups, and each split's size and groups."""
+    groups = {name: sorted({group_of(u, spec.group) for u in split.split(name)}) for name in ("train", "dev", "test")}
+    return {
+        "protocol": str(spec),
+        "index": index,
+        "group": spec.group,
+        "groups": groups["test"],
+        "sizes": {name: len(split.split(name)) for name in ("train", "dev", "test")},
+        "split_groups": groups,
+    }
+
+
+def train_run(cfg: Config, out: Path, ctx: DistContext, data: DatasetSplits | None = None) -> None:
+    """Train and evaluate one run into ``out`` (on ``data`` when given, else the config's data);
+    on a distributed run rank 0 alone evaluates and writes."""
+    exp = build_experiment(cfg, data)
     exp.device = ctx.device  # cuda:LOCAL_RANK under torchrun; distributed() made it the current GPU, so the model is there
     logger = None
     if ctx.is_main:

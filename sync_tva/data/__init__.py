@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (importing registers each source)
     pickles,
     synthetic,
 )
+from .folds import Fold, FoldSpec, fold_splits, make_folds, parse_folds
 from .labels import IEMOCAP_LABELS, MELD_LABELS
 from .registry import (
     DataSource,
@@ -32,4 +33,9 @@ __all__ = [
     "read_raw",
     "register_dataset",
     "register_reader",
+    "Fold",
+    "FoldSpec",
+    "parse_folds",
+    "make_folds",
+    "fold_splits",
 ]

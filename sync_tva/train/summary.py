@@ -3,13 +3,18 @@
 Every figure comes from a run's ``metrics.json``, whose test metrics are those of the epoch
 with the best dev weighted F1 (the test split never chooses anything). The spread is the
 sample standard deviation over seeds (``ddof=1``; 0 for a single run).
+
+A cross-validation (``run --folds GROUP:K``, optionally with ``--seeds``) is summarised the same
+way over all its runs (folds x seeds), and lists each fold's test groups, split sizes and mean
+test figures over its seeds (:func:`write_fold_summary`); each fold directory holds a
+``fold.json`` (:data:`FOLD_JSON`) saying which groups it tests on.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -18,10 +23,22 @@ import yaml
 from ..errors import DataError
 from ..io import atomic_open, write_json
 
-__all__ = ["Spread", "RunResult", "SeedSummary", "read_run", "summarize", "write_summary", "read_summary", "summary_markdown"]
+__all__ = [
+    "Spread",
+    "RunResult",
+    "FoldResult",
+    "SeedSummary",
+    "read_run",
+    "summarize",
+    "write_summary",
+    "write_fold_summary",
+    "read_summary",
+    "summary_markdown",
+]
 
 HEADLINE = ("accuracy", "weighted_f1", "macro_f1")  # the figures every table reports
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
+FOLD_JSON = "fold.json"  # in each OUT/fold-<i>: index, group, test groups, split sizes and groups
 
 
 @dataclass(frozen=True)
@@ -54,8 +71,23 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class FoldResult:
+    """One fold of a cross-validation: the groups it tests on, its split sizes, its runs (one per seed) and their mean test figures."""
+
+    index: int
+    groups: list[str]
+    sizes: dict[str, int]  # utterances in train, dev and test
+    runs: list[str]
+    test: dict[str, Spread]  # headline test figures over the fold's seeds
+
+
+@dataclass(frozen=True)
 class SeedSummary:
-    """Dev-selected figures over seeds: headline test and dev figures, per-class test F1, the runs themselves."""
+    """Dev-selected figures over seeds: headline test and dev figures, per-class test F1, the runs themselves.
+
+    A cross-validation summary also names its protocol (``"speaker:5"``) and lists its folds;
+    ``seeds``, ``best_epochs`` and ``runs`` then hold one entry per run (folds x seeds).
+    """
 
     seeds: list[int]
     best_epochs: list[int]
@@ -63,6 +95,8 @@ class SeedSummary:
     dev: dict[str, Spread]
     per_class_f1: dict[str, Spread]
     runs: list[str]
+    protocol: str | None = None  # "GROUP:K" of a cross-validation; None for seeds alone
+    folds: list[FoldResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +104,14 @@ class SeedSummary:
     @classmethod
     def from_dict(cls, data: dict) -> "SeedSummary":
         spreads = {k: {name: Spread(**v) for name, v in data[k].items()} for k in ("test", "dev", "per_class_f1")}
-        return cls(seeds=list(data["seeds"]), best_epochs=list(data["best_epochs"]), runs=list(data["runs"]), **spreads)
+        folds = [
+            FoldResult(f["index"], list(f["groups"]), dict(f["sizes"]), list(f["runs"]), {k: Spread(**v) for k, v in f["test"].items()})
+            for f in data.get("folds", [])
+        ]
+        return cls(
+            seeds=list(data["seeds"]), best_epochs=list(data["best_epochs"]), runs=list(data["runs"]),
+            protocol=data.get("protocol"), folds=folds, **spreads,
+        )
 
 
 def _read_json(path: Path) -> dict:
@@ -118,11 +159,23 @@ def summarize(runs: Sequence[RunResult]) -> SeedSummary:
 
 def summary_markdown(summary: SeedSummary) -> str:
     """The summary as markdown: headline figures (percent, mean ± std), per-class test F1, seeds and best epochs."""
-    lines = [
-        f"# {len(summary.seeds)} seeds: {', '.join(map(str, summary.seeds))}",
-        "",
-        "Test figures of the epoch with the best dev weighted F1; mean ± sample std over seeds, in percent.",
-        "",
+    if summary.protocol is None:
+        lines = [
+            f"# {len(summary.seeds)} seeds: {', '.join(map(str, summary.seeds))}",
+            "",
+            "Test figures of the epoch with the best dev weighted F1; mean ± sample std over seeds, in percent.",
+            "",
+        ]
+    else:
+        seeds = list(dict.fromkeys(summary.seeds))
+        lines = [
+            f"# {len(summary.folds)} folds ({summary.protocol}) x {len(seeds)} seed(s): {', '.join(map(str, seeds))}",
+            "",
+            "Test figures of the epoch with the best dev weighted F1; mean ± sample std over all fold runs, in percent.",
+            "Each fold tests on its held-out groups; the source's own test split is not used.",
+            "",
+        ]
+    lines += [
         "| split | accuracy | weighted F1 | macro F1 |",
         "| --- | --- | --- | --- |",
     ]
@@ -131,6 +184,12 @@ def summary_markdown(summary: SeedSummary) -> str:
         lines.append(f"| {split} | " + " | ".join(spreads[k].percent() for k in HEADLINE) + " |")
     lines += ["", "| class | test F1 |", "| --- | --- |"]
     lines += [f"| {name} | {spread.percent()} |" for name, spread in summary.per_class_f1.items()]
+    if summary.folds:
+        lines += ["", "| fold | test groups | train / dev / test | " + " | ".join(f"test {k} (mean over seeds)" for k in HEADLINE) + " |"]
+        lines.append("| --- | --- | --- | " + " | ".join("---" for _ in HEADLINE) + " |")
+        for f in summary.folds:
+            sizes = " / ".join(str(f.sizes.get(s, "?")) for s in ("train", "dev", "test"))
+            lines.append(f"| {f.index} | {', '.join(f.groups)} | {sizes} | " + " | ".join(f.test[k].percent() for k in HEADLINE) + " |")
     lines += ["", "| seed | best epoch | run |", "| --- | --- | --- |"]
     lines += [f"| {s} | {e} | {r} |" for s, e, r in zip(summary.seeds, summary.best_epochs, summary.runs)]
     return "\n".join(lines) + "\n"
@@ -140,6 +199,33 @@ def write_summary(out: str | Path, run_dirs: Sequence[str | Path]) -> SeedSummar
     """Summarise ``run_dirs`` into ``OUT/summary.json`` and ``OUT/summary.md``."""
     out = Path(out)
     summary = summarize([read_run(d) for d in run_dirs])
+    write_json(out / SUMMARY_JSON, summary.to_dict())
+    with atomic_open(out / SUMMARY_MD) as fh:
+        fh.write(summary_markdown(summary))
+    return summary
+
+
+def write_fold_summary(out: str | Path, fold_dirs: Sequence[str | Path], seeds: Sequence[int] | None = None) -> SeedSummary:
+    """Summarise a cross-validation into ``OUT/summary.json`` and ``OUT/summary.md``.
+
+    Each of ``fold_dirs`` holds a ``fold.json`` and is a run directory, or (with ``seeds``) holds
+    one run directory ``seed-<s>`` per seed. The headline figures are over every run.
+    """
+    out = Path(out)
+    folds, runs, protocols = [], [], set()
+    for fold_dir in map(Path, fold_dirs):
+        info = _read_json(fold_dir / FOLD_JSON)
+        try:
+            protocols.add(info["protocol"])
+            fold_runs = [read_run(d) for d in ([fold_dir / f"seed-{s}" for s in seeds] if seeds else [fold_dir])]
+            test = {k: Spread.of([r.test[k] for r in fold_runs]) for k in HEADLINE}
+            folds.append(FoldResult(int(info["index"]), list(info["groups"]), dict(info["sizes"]), [r.run_dir for r in fold_runs], test))
+        except (KeyError, TypeError) as exc:
+            raise DataError(f"{fold_dir / FOLD_JSON}: not a sync_tva fold description ({exc})") from None
+        runs += fold_runs
+    if len(protocols) != 1:
+        raise DataError(f"{out}: the fold directories come from different --folds protocols {sorted(protocols)}")
+    summary = replace(summarize(runs), protocol=protocols.pop(), folds=folds)
     write_json(out / SUMMARY_JSON, summary.to_dict())
     with atomic_open(out / SUMMARY_MD) as fh:
         fh.write(summary_markdown(summary))
