@@ -48,6 +48,7 @@ from sync_tva.features import load_dataset
 from sync_tva.io import atomic_open, write_json
 from sync_tva.models import SpeakerNormalizer
 from sync_tva.records import DatasetSplits, Utterance
+from sync_tva.train.experiment import speaker_normalized
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "video" / "javanese"
@@ -136,12 +137,7 @@ def speaker_normalised(data: DatasetSplits, min_utterances: int) -> DatasetSplit
     """Each split standardised per speaker by the package's SpeakerNormalizer (training statistics from train)."""
     dims = data.feature_dims()
     norm = SpeakerNormalizer(list(dims), dims, min_utterances=min_utterances).fit(u.features for u in data.train)
-    out = {}
-    for split in ("train", "dev", "test"):
-        utts = data.split(split)
-        feats, _ = norm.transform([u.speaker for u in utts], [u.features for u in utts])
-        out[split] = [replace(u, features=f) for u, f in zip(utts, feats)]
-    return replace(data, **out)
+    return speaker_normalized(norm, data)
 
 
 def clip_vectors(utts: list[Utterance]) -> np.ndarray:

@@ -22,9 +22,9 @@ from .features import load_dataset
 from .graphs import GraphSchema, get_builder
 from .graphs.builder import UtteranceGraphBuilder
 from .models import build_model, normalize_speakers
-from .records import SPLITS, DatasetSplits, Utterance
+from .records import DatasetSplits, Utterance
 from .train.checkpoint import load_checkpoint
-from .train.experiment import Experiment
+from .train.experiment import Experiment, speaker_normalized
 from .train.loop import collect_logits
 
 __all__ = ["TrainedModel", "Predictions", "load_model", "load_run", "predict"]
@@ -58,8 +58,7 @@ class TrainedModel:
 
     def load_data(self) -> DatasetSplits:
         """All three splits of the run's data set, as :meth:`load_split` gives them."""
-        data = load_dataset(self.data_config())
-        return replace(data, **{name: normalize_speakers(self.model, data.split(name))[0] for name in SPLITS})
+        return speaker_normalized(self.model, load_dataset(self.data_config()))
 
     def __repr__(self) -> str:
         return f"TrainedModel({self.cfg.model.name!r}, labels={list(self.labels)}, schema={self.schema.name!r}, checkpoint={str(self.checkpoint)!r})"

@@ -59,15 +59,17 @@ def _tone(seconds: float, rate: int, freq: float) -> np.ndarray:
 
 
 def write_clip(path: Path, seconds: float = 1.0, fps: int = 10, size: tuple[int, int] = (64, 48), seed: int = 0,
-               sample_rate: int = 16000, audio: bool = True) -> Path:
-    """An mp4/avi (by suffix) with an MPEG-4 video of a moving square and, optionally, an AAC tone."""
+               sample_rate: int = 16000, audio: bool = True, audio_codec: str = "aac", audio_layout: str = "mono") -> Path:
+    """An mp4/avi (by suffix) with an MPEG-4 video of a moving square and, optionally, a tone
+    (``audio_codec`` e.g. ``aac`` or ``libmp3lame``); with more than one channel the tone is on the
+    first and the others are silent, so a mono downmix keeps it at a known share."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     width, height = size
     with av.open(str(path), "w") as out:
         vs = out.add_stream("mpeg4", rate=fps)
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
-        aus = out.add_stream("aac", rate=sample_rate, layout="mono") if audio else None
+        aus = out.add_stream(audio_codec, rate=sample_rate, layout=audio_layout) if audio else None
         background = rng.integers(0, 255, size=3)
         for i in range(int(seconds * fps)):
             img = np.empty((height, width, 3), np.uint8)
@@ -79,9 +81,12 @@ def write_clip(path: Path, seconds: float = 1.0, fps: int = 10, size: tuple[int,
         for packet in vs.encode(None):
             out.mux(packet)
         if aus is not None:
-            signal = _tone(seconds, sample_rate, 220.0 + 40 * seed)
-            for start in range(0, len(signal), 1024):
-                frame = av.AudioFrame.from_ndarray(signal[None, start : start + 1024], format="fltp", layout="mono")
+            tone = _tone(seconds, sample_rate, 220.0 + 40 * seed)
+            signal = np.zeros((aus.codec_context.channels, len(tone)), np.float32)  # [channels, samples]
+            signal[0] = tone
+            per_frame = aus.codec_context.frame_size or 1024  # samples per encoder frame: 1024 for AAC, 1152 for MP3
+            for start in range(0, signal.shape[1], per_frame):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(signal[:, start : start + per_frame]), format="fltp", layout=audio_layout)
                 frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
                 for packet in aus.encode(frame):
                     out.mux(packet)

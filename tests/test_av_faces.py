@@ -55,7 +55,8 @@ def test_frames_without_a_face_fall_back_or_are_dropped_and_counted(tmp_path):
     nodes = frame.extract([utt])[0]
     assert nodes.feat.shape == (3, 2048) and nodes.thumbs.shape == (3, 16, 16, 3)
     np.testing.assert_array_equal(nodes.boxes, np.tile([0.0, 0.0, 1.0, 1.0], (3, 1)))
-    assert frame.notes() == ["visual: 3 frames decoded: 0 blank skipped, 3 without a face (whole frame used)"]
+    assert frame.take_notes() == ["visual: 3 frames decoded: 0 blank skipped, 3 without a face (whole frame used)"]
+    assert frame.take_notes() == []  # counted once: the next extraction reports only its own frames
     drop = VisualExtractor(VisualFeaturesConfig(**base, no_face="drop"), CPU, seed=0)
     failure = drop.extract([utt])[0]
     assert "no usable frame: 3 sampled, 0 blank, 3 without a face (features.visual.no_face=drop)" in str(failure)

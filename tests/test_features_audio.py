@@ -74,43 +74,16 @@ def test_pool_windows_means_by_window():
     np.testing.assert_allclose(spans, [[0.0, 0.3], [0.3, 0.6]], atol=1e-6)
 
 
-def write_stereo_mp3_clip(path, seconds: float = 1.5, rate: int = 44100, freq: float = 440.0):
-    """An mp4 as Java-SED's: a small H.264-free MPEG-4 video and a stereo MP3 track at 44.1 kHz
-    whose left channel is a tone and right channel silence (a downmix keeps the tone at half level)."""
-    from fractions import Fraction
-
-    import av
-
-    t = np.arange(int(seconds * rate)) / rate
-    stereo = np.stack([0.5 * np.sin(2 * np.pi * freq * t), np.zeros_like(t)]).astype(np.float32)
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("mpeg4", rate=10)
-        vs.width, vs.height, vs.pix_fmt = 32, 32, "yuv420p"
-        aus = out.add_stream("libmp3lame", rate=rate, layout="stereo")
-        for i in range(int(seconds * 10)):
-            for packet in vs.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), 8 * i, np.uint8), format="rgb24")):
-                out.mux(packet)
-        for packet in vs.encode(None):
-            out.mux(packet)
-        size = aus.codec_context.frame_size or 1152
-        for start in range(0, stereo.shape[1] - size + 1, size):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(stereo[:, start : start + size]), format="fltp", layout="stereo")
-            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
-            for packet in aus.encode(frame):
-                out.mux(packet)
-        for packet in aus.encode(None):
-            out.mux(packet)
-    return path
-
-
 def test_stereo_mp3_in_mp4_is_downmixed_and_resampled(tmp_path):
-    """Java-SED's tracks: stereo MP3 at 44.1 kHz inside MP4 decode to mono at the asked rate, tone intact."""
-    clip = write_stereo_mp3_clip(tmp_path / "stereo.mp4")
+    """Java-SED's tracks: stereo MP3 at 44.1 kHz inside MP4 decode to mono at the asked rate, tone intact.
+
+    The clip's left channel carries a 420 Hz tone of peak 0.45 (0.3, modulated by 1 + 0.5 sin), the right is silent."""
+    clip = write_clip(tmp_path / "stereo.mp4", seconds=1.5, seed=5, sample_rate=44100, audio_codec="libmp3lame", audio_layout="stereo")
     signal = decode_audio(MediaRef(clip), 16000)
     assert signal.ndim == 1 and signal.dtype == np.float32
     assert abs(len(signal) / 16000 - 1.5) < 0.1  # MP3 priming/padding adds a few ms at most
     spectrum = np.abs(np.fft.rfft(signal))
     peak_hz = np.argmax(spectrum) * 16000 / len(signal)
-    assert abs(peak_hz - 440.0) < 5.0
+    assert abs(peak_hz - 420.0) < 5.0
     middle = signal[4000:-4000]
-    assert 0.15 < np.abs(middle).max() < 0.35  # the mono downmix halves the left channel's 0.5 (silent right)
+    assert 0.15 < np.abs(middle).max() < 0.35  # the mono downmix halves the left channel's 0.45 (silent right)

@@ -135,7 +135,7 @@ def test_a_long_clip_in_chunks_matches_it_whole(base, media, kind, group_norm):
         if group_norm:  # each chunk normalises its own CNN features over time: close, not equal, even at layer 0
             rtol = 1e-2
         np.testing.assert_allclose(parts.feat, whole.feat, atol=rtol * np.abs(whole.feat).max())
-        assert any("read in overlapping chunks" in note for note in chunked.notes())
+        assert any("read in overlapping chunks" in note for note in chunked.take_notes())
 
 
 @pytest.mark.skipif(not MONOLOGUE.is_file(), reason=f"{MONOLOGUE} (a 78 s CMU-MOSEI monologue) is not here")

@@ -61,8 +61,9 @@ class Extractor(ABC):
     def extract(self, utts: list[RawUtterance]) -> list[NodeFeatures | ExtractionFailure]:
         """Features of each utterance, or the failure that stopped it, in input order."""
 
-    def notes(self) -> list[str]:
-        """Counts worth a line after extraction (frames skipped, fallbacks taken); none by default."""
+    def take_notes(self) -> list[str]:
+        """Counts worth a line after an extraction (frames skipped, fallbacks taken) since the last call,
+        which starts the counts afresh; none by default."""
         return []
 
     @cached_property

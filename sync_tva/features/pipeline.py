@@ -187,7 +187,7 @@ def extract(
             bar.update(len(batch))
     bar.close()
     for ex in extractors:
-        for note in ex.notes():
+        for note in ex.take_notes():
             print(f"note: {note}", file=sys.stderr)
     store.write_failures_index()
     return report

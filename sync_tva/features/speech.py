@@ -200,9 +200,10 @@ class SpeechExtractor(Extractor):
             "overlap_frames": self.overlap_frames,
         }
 
-    def notes(self) -> list[str]:
-        """How the encoder was fed: clips read in chunks, and one chunk at a time when padding would move states."""
-        notes = [f"audio: {self._chunked} clips longer than features.audio.chunk_s={self.cfg.chunk_s} s read in overlapping chunks"] if self._chunked else []
+    def take_notes(self) -> list[str]:
+        """How the encoder was fed since the last call: clips read in chunks, and one chunk at a time when padding would move states."""
+        chunked, self._chunked = self._chunked, 0
+        notes = [f"audio: {chunked} clips longer than features.audio.chunk_s={self.cfg.chunk_s} s read in overlapping chunks"] if chunked else []
         if not self.batched:
             why = "its feature extractor gives no attention mask" if not self.masked else "padding moves a clip's states"
             notes.append(f"audio: {self.cfg.model!r} encoded one chunk at a time ({why}; see docs/features.md)")

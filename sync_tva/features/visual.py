@@ -53,7 +53,6 @@ class VisualExtractor(Extractor):
             raise ConfigError("features.visual: fps must be > 0, max_frames >= 1 and image_size >= 16")
         self.cfg = cfg
         self.device = device
-        self.seed = seed
         self.batch_size = cfg.batch_size
         self.backbone = load_backbone(cfg, seed)
         self.backbone.module.to(device)
@@ -64,7 +63,7 @@ class VisualExtractor(Extractor):
 
             self.cropper = FaceCropper(margin=cfg.face_margin, no_face=cfg.no_face, min_face=cfg.min_face, device=device)
         self.decode_side = FACE_DECODE_SIDE if self.cropper is not None else cfg.image_size * 8 // 7
-        self.counts: Counter[str] = Counter()  # frames read, blank, without a face: this run's, for notes()
+        self.counts: Counter[str] = Counter()  # frames read, blank, without a face since the last take_notes()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -121,12 +120,10 @@ class VisualExtractor(Extractor):
             offset += len(imgs)
         return results  # type: ignore[return-value]  (every slot is filled above)
 
-    def notes(self) -> list[str]:
-        """What this run skipped: blank frames and frames without a face (never silently)."""
-        if self.cropper is None or not self.counts["frames"]:
+    def take_notes(self) -> list[str]:
+        """What was skipped since the last call: blank frames and frames without a face (never silently)."""
+        counts, self.counts = self.counts, Counter()
+        if self.cropper is None or not counts["frames"]:
             return []
         fallback = "whole frame used" if self.cfg.no_face == "frame" else "dropped"
-        return [
-            f"visual: {self.counts['frames']} frames decoded: {self.counts['blank']} blank skipped, "
-            f"{self.counts['no_face']} without a face ({fallback})"
-        ]
+        return [f"visual: {counts['frames']} frames decoded: {counts['blank']} blank skipped, {counts['no_face']} without a face ({fallback})"]

@@ -60,9 +60,20 @@ class _RunningMoments:
         self.m2 = self.m2 + m2_b + delta**2 * (self.count * n_b / total)
         self.count = total
 
+    def var(self) -> np.ndarray:
+        """Population variance ``[dim]`` (ddof=0, like ``np.var``)."""
+        return self.m2 / self.count
+
     def std(self) -> np.ndarray:
         """Population standard deviation ``[dim]`` (ddof=0, like ``np.std``)."""
-        return np.sqrt(self.m2 / self.count)
+        return np.sqrt(self.var())
+
+
+def inverse_std(mean: np.ndarray, std: np.ndarray, eps: float) -> np.ndarray:
+    """``1 / std`` per dimension, 0 where the dimension is constant (``std <= eps * (1 + |mean|)``):
+    a constant dimension maps to 0, so it can neither give NaN nor amplify noise."""
+    constant = std <= eps * (1.0 + np.abs(mean))
+    return np.where(constant, 0.0, 1.0 / np.where(constant, 1.0, std))
 
 
 class InputNormalizer(nn.Module):
@@ -165,9 +176,7 @@ class InputNormalizer(nn.Module):
                 f"InputNormalizer.fit: no training nodes for modalities {empty}; cannot fit their statistics"
             )
         for m, mom in moments.items():
-            std = mom.std()
-            constant = std <= self.eps * (1.0 + np.abs(mom.mean))
-            inv_std = np.where(constant, 0.0, 1.0 / np.where(constant, 1.0, std))  # constant dims -> 0
+            inv_std = inverse_std(mom.mean, mom.std(), self.eps)
             self._stat(m, "mean").copy_(torch.from_numpy(mom.mean))
             self._stat(m, "inv_std").copy_(torch.from_numpy(inv_std))
         self.fitted.fill_(True)
@@ -255,7 +264,7 @@ class SpeakerNormalizer(nn.Module):
             raise ValueError(f"SpeakerNormalizer.fit: no training nodes for modalities {empty}")
         for m, mom in moments.items():
             getattr(self, f"{m}_mean").copy_(torch.from_numpy(mom.mean))
-            getattr(self, f"{m}_var").copy_(torch.from_numpy(mom.m2 / mom.count))
+            getattr(self, f"{m}_var").copy_(torch.from_numpy(mom.var()))
         self.fitted.fill_(True)
         return self
 
@@ -282,7 +291,7 @@ class SpeakerNormalizer(nn.Module):
             own = _moments((features[i] for i in members), self.in_dims)
             for m in self.modalities:
                 mean, var = self._shrunk(m, own[m], w)
-                scale = np.where(np.sqrt(var) <= self.eps * (1.0 + np.abs(mean)), 0.0, 1.0 / np.sqrt(np.maximum(var, 1e-300)))
+                scale = inverse_std(mean, np.sqrt(var), self.eps)
                 for i in members:
                     if m in features[i]:
                         out[i][m] = ((np.asarray(features[i][m], np.float64) - mean) * scale).astype(np.float32)
@@ -294,7 +303,7 @@ class SpeakerNormalizer(nn.Module):
         var0 = getattr(self, f"{modality}_var").numpy()
         if own.count == 0 or w == 0.0:
             return mean0, var0
-        return w * own.mean + (1 - w) * mean0, w * (own.m2 / own.count) + (1 - w) * var0
+        return w * own.mean + (1 - w) * mean0, w * own.var() + (1 - w) * var0
 
     def extra_repr(self) -> str:
         return f"in_dims={self.in_dims}, min_utterances={self.min_utterances}, fitted={bool(self.fitted)}"

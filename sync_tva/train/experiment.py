@@ -119,6 +119,9 @@ def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experime
     builder = get_builder(cfg.graph.builder)(schema, dims)
     seed_everything(cfg.seed)
     model = build_model(schema, dims, len(data.labels), cfg.model)
+    norm = speaker_normalizer(model)
+    if norm is not None:
+        norm.fit(u.features for u in data.train)  # pooled statistics of the raw training features
     data = speaker_normalized(model, data)
     for module in model.modules():
         if isinstance(module, InputNormalizer):
@@ -128,12 +131,12 @@ def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experime
 
 
 def speaker_normalized(model: nn.Module, data: DatasetSplits) -> DatasetSplits:
-    """With ``model.normalize_by=speaker``: fit the training statistics on the raw training features, then
-    standardise each split per speaker with that split's own features (labels are never read)."""
+    """With ``model.normalize_by=speaker`` (its training statistics fitted): each split standardised per
+    speaker with that split's own features (labels are never read), and a note naming who leans on the
+    training statistics; otherwise ``data`` itself. ``model`` may be the ``SpeakerNormalizer`` alone."""
     norm = speaker_normalizer(model)
     if norm is None:
         return data
-    norm.fit(u.features for u in data.train)
     splits = {}
     for name in SPLITS:
         splits[name], stats = normalize_speakers(model, data.split(name))
