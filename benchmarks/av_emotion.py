@@ -185,7 +185,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Java-SED folder with labels.csv and the mp4 clips")
     parser.add_argument("--store", type=Path, default=DEFAULT_CACHE / "features", help="feature store")
-    parser.add_argument("--out", type=Path, default=DEFAULT_CACHE / "av_emotion", help="catalogue CSVs and results.json")
+    parser.add_argument("--out", type=Path, default=DEFAULT_CACHE / "av_emotion", help="results.json")
+    parser.add_argument("--catalogue", type=Path, default=DEFAULT_CACHE / "javanese_csv",
+                        help="where the clip catalogue CSVs go: the store keys features by their path, so keep it fixed to reuse them")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds per fold, e.g. 0,1,2")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {','.join(ROWS)}")
     parser.add_argument("--normalize-by", default=",".join(NORMALIZE_BY), help="comma-separated model.normalize_by values")
@@ -214,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [r for r in args.rows.split(",") if r]
     seeds = [int(s) for s in args.seeds.split(",")]
     folds = speaker_folds(table)
-    csvs = write_catalogue(table, args.data, args.out / "csv")
+    csvs = write_catalogue(table, args.data, args.catalogue)
     cfg = bench_config(csvs, args.store, labels, args.overrides)
     needed = sorted({m for r in rows for m in ROWS[r]})
     started = time.time()
@@ -223,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     results: dict = {"config": "configs/av_faces.yaml", "overrides": BENCH_OVERRIDES + args.overrides, "seeds": seeds,
                      "folds": [asdict(f) for f in folds], "rows": {}}
     if not args.no_timing:
-        results["extraction_s_per_clip"] = extraction_seconds(cfg, csvs, table, args.out)
+        results["extraction_s_per_clip"] = extraction_seconds(cfg, csvs, table, args.catalogue)
         print("extraction, seconds per clip (one thread): " + ", ".join(f"{m} {s:.2f}" for m, s in results["extraction_s_per_clip"].items()))
     for row in rows:
         for by in args.normalize_by.split(","):

@@ -218,9 +218,10 @@ def fer_mini_xception(cfg: VisualFeaturesConfig, seed: int) -> VisualBackbone:
         "backbone": "fer_mini_xception",
         "weights": file.name,
         "digest": weights_digest(net),
-        "grey": "BT.601 luma",
+        "grey": "BT.601 luma, OpenCV cvtColor 15-bit fixed point",
         "size": 64,
-        "scale": "[-1, 1]",
+        "resize": "OpenCV INTER_LINEAR on uint8, 11-bit fixed point",
+        "scale": "(x / 255 - 0.5) * 2",
         "expression_probs": list(FER_LABELS) if cfg.expression_probs else None,
     }
     dim = 128 + (len(FER_LABELS) if cfg.expression_probs else 0)
