@@ -38,11 +38,11 @@ from .data.registry import get_source
 from .errors import DataError
 from .features import Extractor, FeatureStore, build_extractors, extract
 from .features.pipeline import open_store, read_back
-from .graphs import make_batch, plan_batches, single_units
+from .features.store import store_key
+from .graphs import make_batch, plan_utterances, planned_utterances
 from .inference import TrainedModel, load_model, predict
-from .models import AttentionMaps, normalize_speakers
-from .records import MediaRef, RawSplits, RawUtterance, Utterance, check_utterance, dialogue_units
-from .train.experiment import context_builder
+from .models import AttentionMaps, eval_mode, normalize_speakers
+from .records import MediaRef, RawSplits, RawUtterance, Utterance, check_utterance
 from .train.metrics import Metrics, compute_metrics
 
 __all__ = ["VIDEO_SUFFIXES", "AUDIO_SUFFIXES", "UtterancePrediction", "BatchAttention", "PredictionSet", "Predictor"]
@@ -361,7 +361,7 @@ class Predictor:
         for modality in missing:
             if modality in inputs.absent.get(record.uid, []):
                 continue
-            key = f"{modality}-{by_modality[modality].fingerprint}"
+            key = store_key(modality, by_modality[modality].fingerprint)
             failure = failures.get((record.uid, key), {})
             path = failure.get("path", record.source)
             why = failure.get("reason", "extraction failed") + ("" if path == record.source else f" ({path})")
@@ -385,7 +385,7 @@ class Predictor:
     @property
     def reads_conversations(self) -> bool:
         """Whether the run's model reads each utterance with its conversation (a context model)."""
-        return context_builder(self.trained.model) is not None
+        return self.trained.model.needs_dialogue
 
     def planned_batches(self, utterances: Sequence[Utterance]) -> list[list[Utterance]]:
         """The utterances of each batch as prediction batches them: whole dialogues together for a context model.
@@ -393,17 +393,18 @@ class Predictor:
         Anything that runs the model on part of a prediction set (drawings, attention) batches
         through this, so a conversation is never cut from its context.
         """
-        units = dialogue_units(utterances) if self.reads_conversations else single_units(len(utterances))
-        return [[utterances[i] for unit in batch for i in unit] for batch in plan_batches(units, self.trained.cfg.train.batch_size)]
+        context = self.trained.model.dialogue_builder()
+        return planned_utterances(utterances, plan_utterances(utterances, self.trained.cfg.train.batch_size, context=context))
 
     @torch.no_grad()
     def _attention(self, utterances: list[Utterance]) -> list[BatchAttention]:
         """Attention maps per planned batch, batched as :func:`sync_tva.inference.predict` batches them."""
         trained, out = self.trained, []
-        context = context_builder(trained.model)
+        context = trained.model.dialogue_builder()
         for chunk in self.planned_batches(utterances):
             batch = make_batch(chunk, trained.builder, context=context)
             on = batch.to(trained.device)
-            result = trained.model(on.graph, dialogue=on.dialogue, return_attention=True)
+            with eval_mode(trained.model):
+                result = trained.model(on.graph, dialogue=on.dialogue, return_attention=True)
             out.append(BatchAttention(uids=batch.uids, graph=batch.graph, maps=result.attention, dialogue=batch.dialogue))
         return out

@@ -28,18 +28,18 @@ from dgl import DGLHeteroGraph
 from torch import nn
 from torch.nn import functional as F
 
-from ..graphs.schema import GraphSchema
+from ..graphs.schema import CanonicalEType, GraphSchema
 
-__all__ = ["FusedHeteroGATLayer", "RelationPlan", "WeightedSum", "plan_relations", "weighted_sum"]
+__all__ = ["FusedHeteroGATLayer", "RelationPlan", "WeightedSum", "plan_relations", "relation_key", "weighted_sum"]
 
-CanonicalEType = tuple[str, str, str]
 # Edge weights repeated over the features (WeightedSum) up to this many values, 16 MiB of float32:
 # measured faster for a training step on small batches, slower and memory-hungry on large ones.
 REPEAT_LIMIT = 1 << 22
 
 
-def _module_key(etype: CanonicalEType) -> str:
-    """The same ``ModuleDict`` key as ``HeteroGATLayer``, so the two layers' state dicts are interchangeable."""
+def relation_key(etype: CanonicalEType) -> str:
+    """The ``ModuleDict`` key of a canonical edge type (keys may not contain dots); both GAT layers use it,
+    so their state dicts are interchangeable."""
     return "|".join(etype)
 
 
@@ -218,7 +218,7 @@ class FusedHeteroGATLayer(nn.Module):
         self.hidden, self.num_heads = hidden, num_heads
         self.etypes: list[CanonicalEType] = list(schema.canonical_etypes)
         self.node_types: list[str] = list(schema.node_types)
-        self.convs = nn.ModuleDict({_module_key(et): _RelationParameters(hidden, num_heads) for et in self.etypes})
+        self.convs = nn.ModuleDict({relation_key(et): _RelationParameters(hidden, num_heads) for et in self.etypes})
         self.norms = nn.ModuleDict({t: nn.LayerNorm(hidden) for t in schema.node_types})
         self.feat_drop = nn.Dropout(dropout)
         self.attn_drop = nn.Dropout(attn_dropout)
@@ -235,7 +235,7 @@ class FusedHeteroGATLayer(nn.Module):
         output columns of the same matmul, and the destination score needs no projection of
         the destination features at all. Shapes: [R, D, D + H], [R, D, H], [R, D].
         """
-        params = [self.convs[_module_key(et)] for et in etypes]
+        params = [self.convs[relation_key(et)] for et in etypes]
         r, d, h = len(params), self.hidden, self.num_heads
         weight = torch.stack([p.fc.weight for p in params])  # [R, D_out, D_in]
         per_head = weight.view(r, h, d // h, d)  # [R, H, F, D_in]: output row k*F+f is head k, feature f
