@@ -148,7 +148,7 @@ def test_attention_dropout_keeps_the_layout_and_drops(rng):
 
 
 def model_cfg(**overrides) -> ModelConfig:
-    base = dict(hidden=HIDDEN, msde_heads=HEADS, gat_heads=HEADS, caf_heads=HEADS, gat_layers=2, normalize="none")
+    base = dict(hidden=HIDDEN, heads=HEADS, gat_layers=2, normalize="none")
     return ModelConfig(**{**base, **overrides})
 
 

@@ -27,7 +27,7 @@ from sync_tva.predictor import Predictor
 from sync_tva.testing import FAST, MELD_EMOTIONS, built_once, make_meld_tree, make_text_model, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_MODEL = ["model.hidden=16", "model.gat_heads=2", "model.msde_heads=2", "model.caf_heads=2",
+TINY_MODEL = ["model.hidden=16", "model.heads=2",
               "train.epochs=2", "train.batch_size=8", "train.num_threads=1"]
 SENTENCE = "I can't believe you did that!"
 

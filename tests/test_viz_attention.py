@@ -40,9 +40,7 @@ TINY_RUN = [
     "train.epochs=2",
     "data.demo.n_dialogues=30",
     "model.hidden=16",
-    "model.gat_heads=2",
-    "model.msde_heads=2",
-    "model.caf_heads=2",
+    "model.heads=2",
     "train.num_threads=1",  # a busy 2-core machine trains many times slower with more threads
 ]
 GROUP = ["layer", "head", "relation", "dst"]  # one attention distribution per group

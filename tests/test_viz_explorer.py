@@ -37,9 +37,7 @@ TINY_RUN = [
     "train.epochs=1",
     "data.demo.n_dialogues=16",
     "model.hidden=16",
-    "model.gat_heads=2",
-    "model.msde_heads=2",
-    "model.caf_heads=2",
+    "model.heads=2",
     "train.num_threads=1",
 ]
 CHROMIUM_FLAGS = [
