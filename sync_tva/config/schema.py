@@ -2,7 +2,9 @@
 
 Numeric ranges are declared on the field (``bounded(default, RULE)``, see :mod:`.ranges`) and
 checked, with the dotted key in the message, when a :class:`Config` is built; rules that span
-several fields are each section's ``check_rules``. Reading YAML and overrides is :mod:`.loader`.
+several fields are each section's ``check_rules``. A key only some data sources or models read
+is declared ``owned_by`` them, and a field the code sets is ``derived`` (see :mod:`.owners`).
+Reading YAML and overrides is :mod:`.loader`.
 """
 
 from __future__ import annotations
