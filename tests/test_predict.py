@@ -95,6 +95,15 @@ def test_text_alone_prints_a_ranked_emotion_list(text_run, tmp_path, capsys):
     assert not (tmp_path / "p" / "metrics.json").exists()  # a sentence carries no label
 
 
+def test_an_out_under_a_file_is_one_error_line(text_run, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert predict.main(["--run", str(text_run), "--text", SENTENCE, "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --out ") and str(blocker) in err[0]
+    assert blocker.read_text() == "not a folder"
+
+
 def test_an_unlabelled_csv_is_predicted_without_metrics(text_run, tmp_path):
     table = pd.read_csv(text_run.parent / "meld" / "test_sent_emo.csv", dtype=str).drop(columns=["Emotion"])
     table.to_csv(tmp_path / "new.csv", index=False)
