@@ -7,6 +7,7 @@ import warnings
 import pytest
 
 from sync_tva.config import Config, DataConfig, ModelConfig, config_from_dict, config_to_dict, load_config
+from sync_tva.config.owners import owners_of
 from sync_tva.data import list_datasets
 from sync_tva.errors import ConfigError
 from sync_tva.models import list_models
@@ -71,7 +72,7 @@ def test_every_owner_is_a_registered_name():
     sections = {"data": (DataConfig, list_datasets()), "model": (ModelConfig, list_models())}
     for prefix, (cls, registered) in sections.items():
         for f in dataclasses.fields(cls):
-            assert set(f.metadata.get("owners", ())) <= set(registered), f"{prefix}.{f.name}"
+            assert set(owners_of(f) or ()) <= set(registered), f"{prefix}.{f.name}"
 
 
 def test_a_config_built_by_hand_is_checked_too():

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["check_owned", "derived", "derived_reason", "owned_by", "reads", "written_fields"]
+__all__ = ["check_owned", "derived", "derived_reason", "owned_by", "owners_of", "reads", "written_fields"]
 
 _OWNERS = "owners"  # dataclass field metadata: the names whose section reads the field
 _DERIVED = "derived"  # dataclass field metadata: what sets the field instead of the user
@@ -41,9 +41,14 @@ def derived_reason(f: dataclasses.Field) -> str | None:
     return f.metadata.get(_DERIVED)
 
 
+def owners_of(f: dataclasses.Field) -> tuple[str, ...] | None:
+    """The names that read field ``f``, or None when every name does."""
+    return f.metadata.get(_OWNERS)
+
+
 def reads(section: Any, name: str) -> bool:
     """Whether the name ``section`` chose reads its field ``name`` (a field without owners is read by every name)."""
-    owners = section.__dataclass_fields__[name].metadata.get(_OWNERS)
+    owners = owners_of(section.__dataclass_fields__[name])
     return owners is None or section.name in owners
 
 
@@ -71,7 +76,7 @@ def check_owned(section: Any, prefix: str, defaults: Any) -> None:
         change = _first_change(getattr(section, f.name), getattr(defaults, f.name), f"{prefix}.{f.name}")
         if change is not None:
             key, value = change
-            names = f.metadata[_OWNERS]
+            names = owners_of(f)
             owners = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
             fix = f"set {prefix}.name to one of those" if len(names) > 1 else f"set {prefix}.name={names[0]}"
             raise ConfigError(
