@@ -13,7 +13,7 @@ from conftest import TINY
 from sync_tva.config import load_config
 from sync_tva.graphs import make_batch
 from sync_tva.inference import load_model, predict
-from sync_tva.models import ContextAttentionMaps, SyncTVA, SyncTVAContext, build_model, list_models
+from sync_tva.models import AttentionMaps, SyncTVA, SyncTVAContext, build_model, list_models
 from sync_tva.testing import built_once, make_meld_tree, make_text_model
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.logging import RunLogger
@@ -50,7 +50,7 @@ def test_forward_returns_context_attention_per_relation(exp):
     out = exp.model(batch.graph, dialogue=batch.dialogue, return_attention=True)
     assert out.logits.shape == (len(utts), 7)
     maps = out.attention
-    assert isinstance(maps, ContextAttentionMaps) and len(maps.context) == 2 and maps.gat  # encoder maps kept
+    assert isinstance(maps, AttentionMaps) and len(maps.context) == 2 and maps.gat  # encoder maps kept
     for etype, att in maps.context[0].items():
         assert att.shape == (batch.dialogue.num_edges(etype), 2, 1)
         if att.numel():

@@ -2,7 +2,7 @@
 
 from .base import AttentionMaps, GraphModel, ModelOutput, eval_mode
 from .caf import CAF, CAFAttention
-from .context import ContextAttentionMaps, SyncTVAContext
+from .context import SyncTVAContext
 from .fused_gat import FusedHeteroGATLayer
 from .hetero_gat import GATAttention, HeteroGAT, HeteroGATLayer
 from .msde import MSDE, MSDEAttention, Projection
@@ -33,7 +33,6 @@ __all__ = [
     "SyncTVAOutput",
     "AttentionMaps",
     "SyncTVAContext",
-    "ContextAttentionMaps",
     "build_model",
     "list_models",
     "register_model",

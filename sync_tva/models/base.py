@@ -9,7 +9,7 @@ Training, evaluation, prediction and drawing call a model only through :class:`G
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator
 
 import torch
@@ -29,8 +29,11 @@ class AttentionMaps:
 
     ``gat[l][etype]``: [E, heads, 1] per layer and canonical edge type; ``msde[m]``:
     [B', heads, L, L] over utterances that have modality ``m``; ``msde_gates[m]``: [N_m, hidden];
-    ``pooling[m]``: [N_m, 1]; ``caf``: cross-attention and modality gates (None when CAF is off).
-    A model without one of these blocks gives None per modality (``msde``, ``msde_gates``) or None (``caf``).
+    ``pooling[m]``: [N_m, 1]; ``caf``: cross-attention and modality gates (None when CAF is off);
+    ``context[l][etype]``: [E, heads, 1] per layer and relation of the batch's context graph
+    (``Batch.dialogue``, edge ``e`` of ``etype`` is its edge ``e``) for a model that reads the
+    conversation, empty otherwise. A model without one of these blocks gives None per modality
+    (``msde``, ``msde_gates``), None (``caf``) or leaves ``context`` empty.
     """
 
     gat: list[GATAttention]
@@ -38,6 +41,7 @@ class AttentionMaps:
     msde_gates: dict[str, torch.Tensor | None]
     pooling: dict[str, torch.Tensor]
     caf: CAFAttention | None
+    context: list[GATAttention] = field(default_factory=list)
 
 
 @dataclass

@@ -12,7 +12,7 @@ no context vector, and ``utterance`` + ``output`` are Sync-TVA's classifier laye
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import torch
@@ -23,23 +23,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..config import ModelConfig
 from ..graphs.dialogue import NODE_TYPE, DialogueSchema, dialogue_schema_from_dict, load_dialogue_schema
 from ..graphs.schema import GraphSchema
-from .base import AttentionMaps, GraphModel
+from .base import GraphModel
 from .hetero_gat import GATAttention, HeteroGAT
 from .registry import register_model
 from .segments import pad_segments
 from .sync_tva import SyncTVA, SyncTVAOutput
 
-__all__ = ["SyncTVAContext", "ContextAttentionMaps", "DialogueGRU"]
-
-
-@dataclass
-class ContextAttentionMaps(AttentionMaps):
-    """The encoder's attention maps plus ``context[l][etype]``: [E, heads, 1] per context layer and relation.
-
-    Edge ``e`` of relation ``etype`` is edge ``e`` of the batch's context graph (``Batch.dialogue``).
-    """
-
-    context: list[GATAttention]
+__all__ = ["SyncTVAContext", "DialogueGRU"]
 
 
 class DialogueGRU(nn.Module):
@@ -150,6 +140,4 @@ class SyncTVAContext(GraphModel):
         logits = self.output(features)
         if not return_attention:
             return SyncTVAOutput(logits=logits, fused=fused)
-        maps = encoded.attention
-        attention = ContextAttentionMaps(**{f.name: getattr(maps, f.name) for f in fields(maps)}, context=layers)
-        return SyncTVAOutput(logits=logits, fused=fused, attention=attention)
+        return SyncTVAOutput(logits=logits, fused=fused, attention=replace(encoded.attention, context=layers))

@@ -128,7 +128,6 @@ class HeteroGAT(nn.Module):
         self.layers = nn.ModuleList(
             layers[impl](schema, hidden, num_heads=num_heads, dropout=dropout, attn_dropout=attn_dropout) for _ in range(n)
         )
-        self.impl = impl
 
     def forward(
         self, g: DGLHeteroGraph, h: dict[str, torch.Tensor], *, return_attention: bool = False
