@@ -3,7 +3,7 @@
 Java-SED's video version (``../shared/data/video/javanese``): 144 clips of 6 speakers (3 female,
 3 male), 6 emotions, 4 sentences crossed with the emotions, so the words carry nothing. Three
 speaker-independent folds, the package's explicit folds (``sync_tva.data.folds``; ``python -m
-sync_tva.run --folds speaker:01+04,02+05,03+06`` cuts the same): fold k tests on the k-th female
+sync_tva.run --folds speaker:01+06,02+07,03+08`` cuts the same): fold k tests on the k-th female
 and the k-th male speaker (sorted ids); the other four speakers train, and one whole sentence of
 theirs (24 clips, every emotion of every training speaker) is the dev split that early stopping and
 every choice read. The catalogue's dialogue is the sentence, so the fold's dev carve
