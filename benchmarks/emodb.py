@@ -33,9 +33,9 @@ Each feature set's Sync-TVA setting is also written as ``OUT/<feature set>.yaml`
 (with run directories, checkpoints and ``summary.md``; the same folds, so the same figures).
 
 The overrides go to the Sync-TVA config (``BENCH_OVERRIDES`` below them). Figures are printed
-and written to ``OUT/results.json``, never asserted against a clock: about 12 minutes on a
-shared two-core machine with the features cached; openSMILE extraction adds about 2.5 minutes
-the first time.
+and written to ``OUT/results.json``, never asserted against a clock: about 6.5 minutes on a
+shared two-core machine with the features cached; openSMILE extraction adds about 80 s the
+first time.
 """
 
 from __future__ import annotations

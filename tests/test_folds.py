@@ -186,6 +186,15 @@ def test_folds_write_one_run_each_and_a_summary(folds_out):
     assert "| cv | 1 x speaker:3 |" in table
 
 
+def test_explicit_folds_train_the_named_groups(tmp_path):
+    out = tmp_path / "named"
+    assert run.main(["--folds", "speaker:Dev+Ana,Cleo+Ben", "--out", str(out), *FAST]) == 0
+    infos = [json.loads((out / f"fold-{i}" / FOLD_JSON).read_text()) for i in range(2)]
+    assert [info["groups"] for info in infos] == [["Ana", "Dev"], ["Ben", "Cleo"]]
+    assert all(not set(info["split_groups"]["test"]) & set(info["split_groups"]["train"]) for info in infos)
+    assert read_summary(out).protocol == "speaker:Dev+Ana,Cleo+Ben"
+
+
 def test_a_killed_folds_run_resumes_at_its_fold(folds_out, capsys):
     kept = {i: (folds_out / f"fold-{i}" / "metrics.json").stat().st_mtime_ns for i in (0, 2)}
     (folds_out / "fold-1" / "metrics.json").unlink()  # as if killed while fold 1 evaluated
