@@ -13,12 +13,12 @@ from pathlib import Path
 
 # command -> (module whose main(argv) runs it, one-line summary)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("sync_tva.run", "train and evaluate a config (the demo without arguments)"),
-    "extract": ("sync_tva.extract", "fill the feature store from raw media"),
-    "viz": ("sync_tva.viz.__main__", "draw the attention of a run's utterances"),
-    "predict": ("sync_tva.predict", "classify new clips, sentences and CSVs with a trained run"),
-    "finetune": ("sync_tva.finetune", "fine-tune the text encoder into the feature store"),
-    "report": ("sync_tva.report", "tabulate runs and seed summaries side by side"),
+    "run": ("sync_tva.cli.run", "train and evaluate a config (the demo without arguments)"),
+    "extract": ("sync_tva.cli.extract", "fill the feature store from raw media"),
+    "viz": ("sync_tva.cli.viz", "draw the attention of a run's utterances"),
+    "predict": ("sync_tva.cli.predict", "classify new clips, sentences and CSVs with a trained run"),
+    "finetune": ("sync_tva.cli.finetune", "fine-tune the text encoder into the feature store"),
+    "report": ("sync_tva.cli.report", "tabulate runs and seed summaries side by side"),
 }
 
 

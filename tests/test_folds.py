@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import TINY
 
-from sync_tva import report, run
+from sync_tva.cli import report, run
 from sync_tva.config import load_config
 from sync_tva.data.folds import (
     FOLD_JSON,

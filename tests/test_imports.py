@@ -1,10 +1,11 @@
 """Imports point left along the pipeline, and no modules (or layer packages) import each other in a circle.
 
 The folders are the pipeline, read left to right (ARCHITECTURE.md, "Layout"): the foundation,
-then data, features, graphs, models, train, inference, viz, and the commands on top. A module
-may import its own layer package and anything to its left, never to its right. The check reads
-the source with ``ast`` (nothing is imported), so it sees every import: at the top of a module,
-inside functions, under ``TYPE_CHECKING`` and ``importlib.import_module("...")`` with a literal name.
+then data, features, graphs, models, train, inference, viz, and the commands (``cli/``) with their
+entry modules on top. A module may import its own layer package and anything to its left, never
+to its right. The check reads the source with ``ast`` (nothing is imported), so it sees every
+import: at the top of a module, inside functions, under ``TYPE_CHECKING`` and
+``importlib.import_module("...")`` with a literal name.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 # packages (``sync_tva.viz.__main__`` before ``sync_tva.viz``; ``sync_tva`` is only its ``__init__``).
 # A module may import its own unit and every unit of a lower layer. Inside layer 0 (the foundation)
 # the order is explicit instead: a foundation unit imports only the foundation units listed with it.
-# Nothing may import a command (layer 8), not even another command.
+# The commands (``sync_tva.cli``, layer 8) sit on top of the library: nothing of the library imports
+# them. Their entry modules (``python -m sync_tva.run`` and the like, layer 9) import them, and
+# nothing imports an entry module.
 COMMANDS = 8
+ENTRY_POINTS = 9
 LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     # unit                     layer, foundation units it may import (layer 0 only)
     "sync_tva": (0, ()),  # the __init__: every import of sync_tva.* runs it first
@@ -44,13 +48,14 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     "sync_tva.inference": (6, ()),
     "sync_tva.viz": (7, ()),
     "sync_tva.predictor": (7, ()),  # beside viz: it imports inference (layer 6), viz does not import it
-    "sync_tva.run": (COMMANDS, ()),
-    "sync_tva.extract": (COMMANDS, ()),
-    "sync_tva.finetune": (COMMANDS, ()),
-    "sync_tva.predict": (COMMANDS, ()),
-    "sync_tva.report": (COMMANDS, ()),
-    "sync_tva.__main__": (COMMANDS, ()),
-    "sync_tva.viz.__main__": (COMMANDS, ()),
+    "sync_tva.cli": (COMMANDS, ()),
+    "sync_tva.run": (ENTRY_POINTS, ()),
+    "sync_tva.extract": (ENTRY_POINTS, ()),
+    "sync_tva.finetune": (ENTRY_POINTS, ()),
+    "sync_tva.predict": (ENTRY_POINTS, ()),
+    "sync_tva.report": (ENTRY_POINTS, ()),
+    "sync_tva.__main__": (ENTRY_POINTS, ()),
+    "sync_tva.viz.__main__": (ENTRY_POINTS, ()),
 }
 
 
@@ -231,7 +236,11 @@ def test_checker_reports_a_synthetic_package(tmp_path):
         "models/__init__.py": "",
         "models/net.py": "from ..graphs import a\n",  # left: fine
         "models/head.py": "from ..data.labels import NAMES\n",  # left: fine
-        "run.py": "import importlib\n\nimportlib.import_module('sync_tva.models.net')\nfrom .data import read\n",
+        "viz/__init__.py": "",
+        "viz/draw.py": "def figure():\n    from sync_tva.cli.run import main\n",  # rightward: the library imports no command
+        "cli/__init__.py": "",
+        "cli/run.py": "import importlib\n\nimportlib.import_module('sync_tva.models.net')\nfrom ..data import read\n",
+        "run.py": "from .cli.run import main\n",  # an entry module: it imports its command
     }
     for name, text in files.items():
         (tmp_path / PACKAGE / name).parent.mkdir(parents=True, exist_ok=True)
@@ -242,6 +251,7 @@ def test_checker_reports_a_synthetic_package(tmp_path):
         ("sync_tva.config.types", "sync_tva.records"),
         ("sync_tva.data.reader", "sync_tva.models.net"),
         ("sync_tva.records", "sync_tva.io"),
+        ("sync_tva.viz.draw", "sync_tva.cli.run"),
     ]
     assert [pairs(c) for c in report.cycles] == [[
         ("sync_tva.graphs.a", "sync_tva.graphs.b"),

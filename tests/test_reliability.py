@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import TINY
 
-from sync_tva import extract, finetune, run
+from sync_tva.cli import extract, finetune, run
 from sync_tva.config import load_config
 from sync_tva.data.splits import carve_dev
 from sync_tva.errors import ConfigError, DataError

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY
 
-from sync_tva import report, run
+from sync_tva.cli import report, run
 from sync_tva.errors import ConfigError
 from sync_tva.train.summary import Spread, read_summary
 

@@ -3,7 +3,7 @@ import json
 import pytest
 from conftest import run_command
 
-from sync_tva.run import main
+from sync_tva.cli.run import main
 
 # A smaller demo than the default, still large enough for fusion to be learnt.
 SMALL_DEMO = ["data.demo.n_dialogues=90", "train.epochs=12", "train.patience=4"]

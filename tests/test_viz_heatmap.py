@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sync_tva.cli.viz import page_utterances, split_relations, verdict
 from sync_tva.records import Utterance
 from sync_tva.train.logging import plot_curves
 from sync_tva.viz import (
@@ -24,7 +25,6 @@ from sync_tva.viz import (
     gat_matrix,
     msde_matrix,
 )
-from sync_tva.viz.__main__ import page_utterances, split_relations, verdict
 
 # A-T (audio -> text), aligned: text:0 hears audio:0; text:1 hears both; text:2 hears audio:1.
 ALIGNED = [(0, 0), (0, 1), (1, 1), (1, 2)]  # (src, dst)
@@ -158,7 +158,7 @@ def test_curves_mark_the_first_best_epoch():
 
 
 def test_command_rejects_an_empty_page(capsys):
-    from sync_tva.viz.__main__ import parse_args
+    from sync_tva.cli.viz import parse_args
 
     with pytest.raises(SystemExit) as exc:
         parse_args(["--run", "r", "--html", "p.html", "--html-max", "0"])
