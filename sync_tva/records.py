@@ -56,6 +56,7 @@ class RawUtterance:
     audio: MediaRef | None = None
     video: MediaRef | None = None
     source: str = ""  # where the record came from (file and row), for error messages
+    session: str = ""  # the recording session (IEMOCAP's Ses01..Ses05, a CSV's data.columns.session); "": none
 
 
 @dataclass
@@ -105,6 +106,7 @@ class Utterance:
     spans: dict[str, np.ndarray] = field(default_factory=dict)
     boxes: dict[str, np.ndarray] = field(default_factory=dict)  # visual: float32 [n_nodes, 4] image box per node, (x0, y0, x1, y1) as fractions of the frame
     thumbs: dict[str, np.ndarray] = field(default_factory=dict)  # visual: uint8 [n_nodes, T, T, 3] thumbnail of the image each node read
+    session: str = ""  # the recording session, from the raw record (``--folds session``); "": the source has none
 
 
 @dataclass

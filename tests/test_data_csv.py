@@ -125,3 +125,23 @@ def test_labels_with_stray_spaces_are_one_class(tmp_path):
     write_csv(tmp_path / "test.csv", ROWS[:3])
     raw = read_csv_dataset(config(tmp_path, "data.dev=test.csv"))
     assert raw.labels == ("angry", "calm", "happy")
+
+
+def test_session_column_fills_the_record_field(tmp_path):
+    header = [*HEADER, "sitting"]
+    write_csv(tmp_path / "train.csv", [(*r, f"S{i % 2}") for i, r in enumerate(ROWS)], header)
+    write_csv(tmp_path / "test.csv", [(*r, "S9") for r in ROWS[:3]], header)
+    raw = read_csv_dataset(config(tmp_path, "data.dev=test.csv", "data.columns.session=sitting"))
+    assert [u.session for u in raw.train] == [f"S{i % 2}" for i in range(len(ROWS))]
+    assert {u.session for u in raw.test} == {"S9"}
+    assert {u.session for u in read_csv_dataset(config(tmp_path, "data.dev=test.csv")).train} == {""}  # no column mapped: none
+    with pytest.raises(DataError, match=r"train.csv: no column 'sittings' \(data.columns.session\); did you mean 'sitting'"):
+        read_csv_dataset(config(tmp_path, "data.columns.session=sittings"))
+
+
+def test_test_csv_is_needed_only_when_the_test_split_is_read(csv_dir):
+    cfg = config(csv_dir, "data.test=null")
+    raw = read_csv_dataset(cfg, ("train", "dev"))  # what run --folds asks for
+    assert len(raw.train) + len(raw.dev) == len(ROWS) and raw.test == []
+    with pytest.raises(DataError, match="needs data.train and data.test .*and so is data.test under run --folds"):
+        read_csv_dataset(cfg)  # every split, as a run without --folds reads them

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sync_tva.config import load_config
+from sync_tva.data.folds import fold_splits, make_folds, parse_folds
 from sync_tva.data.iemocap import read_iemocap
 from sync_tva.data.labels import IEMOCAP_LABELS
 from sync_tva.errors import DataError
@@ -60,3 +61,16 @@ def test_errors(tree, tmp_path):
         read_iemocap(cfg(tree, "data.test_sessions=[4]"))
     with pytest.raises(DataError, match="no Session1..Session5 folders"):
         read_iemocap(cfg(tmp_path))
+
+
+def test_every_record_carries_its_session_for_session_folds(tree):
+    raw = read_iemocap(cfg(tree, "data.dev_fraction=0.25"))
+    assert all(u.session == u.dialogue[:5] for u in raw.train + raw.dev + raw.test)  # Session1's dialogues are Ses01*
+    assert {u.session for u in raw.test} == {"Ses05"} and {u.session for u in raw.train + raw.dev} == {"Ses01", "Ses02"}
+    pool = raw.train + raw.dev
+    folds = make_folds(pool, parse_folds("session:2"), seed=0)
+    assert sorted(g for f in folds for g in f.groups) == ["Ses01", "Ses02"]
+    for fold in folds:
+        split = fold_splits(raw, fold, 0.5, seed=0)
+        assert {u.session for u in split.test} == set(fold.groups)
+        assert not {u.session for u in split.train + split.dev} & set(fold.groups)

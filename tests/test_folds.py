@@ -26,7 +26,9 @@ from sync_tva.data.folds import (
 )
 from sync_tva.errors import ConfigError, DataError
 from sync_tva.features import load_dataset
+from sync_tva.inference import load_model
 from sync_tva.records import DatasetSplits, Utterance
+from sync_tva.testing import built_once, make_iemocap_tree, make_text_model
 from sync_tva.train.summary import read_summary
 
 FAST = [*TINY, "train.epochs=1", "train.num_threads=1"]
@@ -62,12 +64,15 @@ def test_make_folds_partitions_whole_groups_balanced_and_seeded():
 def test_leave_one_group_out_and_other_groups():
     folds = make_folds(utterances(SIZES), parse_folds("speaker:loo"), seed=3)
     assert [f.groups for f in folds] == [(g,) for g in sorted(SIZES)]
-    utts = [Utterance(uid=f"u{i}", dialogue=f"d{i // 2}", speaker=f"Ses0{i % 3 + 1}{'FM'[i % 2]}", label=0, features={}) for i in range(12)]
-    assert {group_of(u, "session") for u in utts} == {"Ses01", "Ses02", "Ses03"}
+    utts = [Utterance(uid=f"u{i}", dialogue=f"d{i // 2}", speaker=f"s{i % 2}", label=0, features={}, session=f"S{i % 3}") for i in range(12)]
+    assert {group_of(u, "session") for u in utts} == {"S0", "S1", "S2"}  # the record's field, not parsed from the speaker
     by_dialogue = make_folds(utts, FoldSpec("dialogue", 2), seed=0)
     assert sorted(g for f in by_dialogue for g in f.groups) == [f"d{i}" for i in range(6)]
-    with pytest.raises(DataError, match="speaker 'spk00', which names no session"):
+    with pytest.raises(DataError, match=r"utterance 'spk00-0' \(speaker 'spk00', dialogue 'spk00-0'\) has no session; .*data.columns.session=COLUMN"):
         make_folds(utterances(SIZES), FoldSpec("session", 2), seed=0)
+    ses01f = Utterance(uid="u", dialogue="d", speaker="Ses01F", label=0, features={})
+    with pytest.raises(DataError, match="has no session"):
+        group_of(ses01f, "session")  # an IEMOCAP-looking speaker id is no session: only the field is
 
 
 def test_fold_splits_keep_test_groups_out_of_train_and_dev(capsys):
@@ -153,7 +158,8 @@ def test_too_many_folds_and_missing_sessions_are_errors(tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(err) == 1 and "4 speaker group(s), fewer than the 5 folds" in err[0]
     assert run.main(["--folds", "session:2", "--out", str(tmp_path / "r"), *FAST]) == 2
-    assert "names no session" in capsys.readouterr().err
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "has no session" in err[0] and "IEMOCAP" in err[0]  # the demo has no sessions
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +190,20 @@ def test_folds_write_one_run_each_and_a_summary(folds_out):
     assert md.startswith("# 3 folds (speaker:3)") and all(f"| {i} | {', '.join(info['groups'])} |" in md for i, info in enumerate(infos))
     table = report.render({"cv": summary}, [])
     assert "| cv | 1 x speaker:3 |" in table
+
+
+def test_a_fold_runs_splits_are_its_folds(folds_out):
+    source_test = {u.uid for u in load_dataset(load_config(None, FAST), ("test",)).test}
+    for i in range(3):
+        info = json.loads((folds_out / f"fold-{i}" / FOLD_JSON).read_text())
+        trained = load_model(folds_out / f"fold-{i}")
+        test = trained.load_split("test")
+        assert {u.speaker for u in test} == set(info["groups"]) and len(test) == info["sizes"]["test"]
+        assert not {u.uid for u in test} & source_test  # never the source's own test split
+        data = trained.load_data()
+        assert {n: len(data.split(n)) for n in ("train", "dev", "test")} == info["sizes"]
+        assert sorted({u.speaker for u in data.train}) == info["split_groups"]["train"]
+        assert [u.uid for u in data.test] == [u.uid for u in test]
 
 
 def test_explicit_folds_train_the_named_groups(tmp_path):
@@ -217,3 +237,51 @@ def test_folds_compose_with_seeds(tmp_path):
     assert [len(f.runs) for f in summary.folds] == [2, 2, 2] and all(f.test["accuracy"].n == 2 for f in summary.folds)
     assert all(read_fold_run(d).seed == 0 for d in out.glob("fold-*/seed-*"))  # every run knows its fold; seed 1 keeps seed 0's folds
     assert "x 2 seed(s): 0, 1" in (out / "summary.md").read_text()
+
+
+RAW_MODEL = ["model.modalities=[text]", "model.hidden=16", "model.heads=2", "train.epochs=1", "train.batch_size=16",
+             "train.num_threads=1", "features.progress=false"]
+
+
+@pytest.fixture(scope="module")
+def text_model(tmp_path_factory) -> Path:
+    return built_once(tmp_path_factory.getbasetemp(), "text_model", make_text_model)
+
+
+def session_csv(path: Path) -> Path:
+    """Three sessions of four two-speaker dialogues of three turns (``Session`` column), three labels."""
+    rows = ["Dialogue_ID,Utterance_ID,Speaker,Utterance,Emotion,Session"]
+    for s in range(3):
+        for d in range(4):
+            rows += [f"{s}{d},{t},S{s}{'AB'[t % 2]},Turn {t} of {d},{('calm', 'angry', 'happy')[(d + t) % 3]},sit{s}" for t in range(3)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_session_folds_on_a_csv_without_a_test_split(tmp_path, text_model, capsys):
+    train = session_csv(tmp_path / "EMO.csv")
+    data = ["data.name=csv", f"data.train={train}", "data.dev_fraction=0.3", f"features.text.model={text_model}",
+            f"features.store={tmp_path / 'store'}"]
+    assert run.main(["--out", str(tmp_path / "plain"), *data, *RAW_MODEL]) == 2  # without --folds data.test is needed
+    assert "needs data.train and data.test" in capsys.readouterr().err
+    out = tmp_path / "cv"
+    assert run.main(["--folds", "session:3", "--out", str(out), *data, "data.columns.session=Session", *RAW_MODEL]) == 0
+    infos = [json.loads((out / f"fold-{i}" / FOLD_JSON).read_text()) for i in range(3)]
+    assert sorted(g for info in infos for g in info["groups"]) == ["sit0", "sit1", "sit2"]
+    for i, info in enumerate(infos):
+        groups = info["split_groups"]
+        assert not set(groups["test"]) & (set(groups["train"]) | set(groups["dev"])) and info["sizes"]["test"] == 12
+        test = load_model(out / f"fold-{i}").load_split("test")  # the fold's test, though the CSV source has none
+        assert {u.session for u in test} == set(info["groups"]) and len(test) == 12
+    assert read_summary(out).test["accuracy"].n == 3
+
+
+def test_session_folds_on_iemocap(tmp_path, text_model):
+    tree = make_iemocap_tree(tmp_path / "iemocap", sessions=(1, 2, 5))
+    out = tmp_path / "cv"
+    overrides = [f"data.root={tree}", "data.dev_fraction=0.5", f"features.text.model={text_model}",
+                 f"features.store={tmp_path / 'store'}", *RAW_MODEL]
+    assert run.main(["--config", str(Path(__file__).resolve().parents[1] / "configs" / "iemocap.yaml"), "--folds", "session:2", "--out", str(out), *overrides]) == 0
+    infos = [json.loads((out / f"fold-{i}" / FOLD_JSON).read_text()) for i in range(2)]
+    assert [info["groups"] for info in infos] in ([["Ses01"], ["Ses02"]], [["Ses02"], ["Ses01"]])  # session 5 is left unused
+    assert all(info["split_groups"]["train"] == [g for g in ("Ses01", "Ses02") if g not in info["groups"]] for info in infos)

@@ -111,6 +111,7 @@ class ColumnsConfig(Section):
     speaker: str = "Speaker"  # the speaker name
     dialogue: Union[str, list[str]] = "Dialogue_ID"  # column(s) whose values together identify the dialogue
     utterance: Union[str, list[str]] = "Utterance_ID"  # column(s) identifying the utterance inside its dialogue
+    session: Optional[str] = None  # the recording-session column (the group of run --folds session:K); None: no session column
 
 
 RAW_READERS = ("csv", "meld", "iemocap")  # the sources that read media files (their own CSVs or folders)

@@ -1,8 +1,10 @@
 """Conversation CSVs to raw records, driven by ``data.columns`` (``data.name=csv``; MELD builds on it).
 
 A row is one utterance. ``data.columns.dialogue``/``utterance`` name the column (or the list of
-columns) whose values identify it; ``data.media`` is an optional clip path template filled
-from the row, e.g. ``train_splits/dia{Dialogue_ID}_utt{Utterance_ID}.mp4``.
+columns) whose values identify it; ``data.columns.session`` optionally names the recording-session
+column (``run --folds session:K``); ``data.media`` is an optional clip path template filled
+from the row, e.g. ``train_splits/dia{Dialogue_ID}_utt{Utterance_ID}.mp4``. ``data.test`` may be
+left out when only train and dev are read (``run --folds``).
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ def _as_list(value: str | list[str]) -> list[str]:
 
 
 def _check_columns(table: pd.DataFrame, columns: ColumnsConfig, path: Path) -> None:
-    for key in ("text", "label", "speaker", "dialogue", "utterance"):
-        for col in _as_list(getattr(columns, key)):
+    """Every column ``columns`` maps (the session column only when set) is in ``table``; else a DataError naming the key."""
+    for key in ("text", "label", "speaker", "dialogue", "utterance", "session"):
+        for col in _as_list(getattr(columns, key) or []):
             if col not in table.columns:
                 hint = difflib.get_close_matches(col, list(table.columns), n=1)
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
@@ -108,6 +111,7 @@ def rows_to_records(
                 audio=ref,
                 video=ref,
                 source=source,
+                session=row[columns.session] if columns.session else "",
             )
         )
     return records
@@ -136,11 +140,15 @@ def read_csv_dataset(cfg: Config, splits: Collection[str] = SPLITS) -> RawSplits
 
     Only the files that ``splits`` need are read (a trained run can read its test CSV after its
     training CSV has moved away, since the checkpoint gives ``data.labels``); other splits stay empty.
+    ``data.test`` is needed only when ``splits`` holds ``test`` (``run --folds`` asks for train and dev).
     """
     d = cfg.data
     train_path, dev_path, test_path = (_resolve(p, d.root) for p in (d.train, d.dev, d.test))
-    if train_path is None or test_path is None:
-        raise DataError("data.name=csv needs data.train and data.test (CSV paths); data.dev is optional")
+    if train_path is None or (test_path is None and "test" in splits):
+        raise DataError(
+            "data.name=csv needs data.train and data.test (CSV paths); data.dev is optional, and so is data.test "
+            "under run --folds, which never reads the test split"
+        )
     paths = {"train": train_path, "dev": dev_path, "test": test_path}
     tables = {s: read_table(paths[s]) for s in SPLITS if s in _tables_needed(splits, dev_path is not None, bool(d.labels))}
     for split, table in tables.items():

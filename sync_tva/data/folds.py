@@ -1,9 +1,10 @@
 """Group cross-validation (``run --folds GROUP:K``): K folds of whole groups, each tested on its own groups.
 
 A *group* is a record field that must never straddle train and test: ``speaker`` (speaker-
-independent evaluation), ``dialogue``, or ``session`` (IEMOCAP: the ``SesNN`` prefix of the
-speaker id, e.g. ``Ses01F`` is session ``Ses01``). The pool is the union of a source's train and
-dev utterances; its own test split is not used.
+independent evaluation), ``dialogue``, or ``session`` where the source has one (IEMOCAP: ``Ses01``
+for ``Session1``; a CSV: the column ``data.columns.session`` names). The pool is the union of a
+source's train and dev utterances; its own test split is not used (nor needed: a CSV may leave
+``data.test`` out).
 
 The fold rule (:func:`make_folds`) depends only on the *sorted* group ids, their sizes and the
 seed: shuffle the sorted ids with ``numpy.random.default_rng(seed)``, order them by size, largest
@@ -29,7 +30,6 @@ source (:func:`read_fold_run`, :meth:`FoldRun.splits`).
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -60,7 +60,10 @@ GROUPS = ("speaker", "dialogue", "session")  # the fields --folds can hold out
 LOO = "loo"  # K meaning one fold per group
 FOLD_SEP, GROUP_SEP = ",", "+"  # explicit folds: speaker:03+08,09+10
 FOLD_JSON = "fold.json"  # in each fold run directory: protocol, fold, test groups, dev carve, split sizes
-_SESSION = re.compile(r"^(Ses\d+)")  # IEMOCAP speaker ids: Ses01F, Ses05M, ...
+_SESSION_SOURCES = (  # where a record's session comes from, for the error on a record without one
+    "sessions come from IEMOCAP (Session1 is Ses01) and from a CSV column mapped with data.columns.session=COLUMN "
+    "(every row needs a value); the other sources have none"
+)
 
 Record = Utterance | RawUtterance
 
@@ -130,19 +133,18 @@ def _parse_held(text: str, folds: str) -> tuple[tuple[str, ...], ...]:
 
 
 def group_of(utt: Record, group: str) -> str:
-    """The ``group`` id of one record; ``session`` only where the speaker id is IEMOCAP-style (``Ses01F``)."""
+    """The ``group`` id of one record: its ``speaker``, ``dialogue`` or ``session`` field (an empty session is a DataError)."""
     if group == "speaker":
         return str(utt.speaker)
     if group == "dialogue":
         return str(utt.dialogue)
     if group == "session":
-        match = _SESSION.match(str(utt.speaker))
-        if match is None:
+        if not utt.session:
             raise DataError(
-                f"--folds session: utterance {utt.uid!r} has speaker {utt.speaker!r}, which names no session; "
-                "sessions come from IEMOCAP-style speaker ids (Ses01F: session Ses01); use --folds speaker:K or dialogue:K"
+                f"--folds session: utterance {utt.uid!r} (speaker {utt.speaker!r}, dialogue {utt.dialogue!r}) has no session; "
+                f"{_SESSION_SOURCES}; or use --folds speaker:K or dialogue:K"
             )
-        return match.group(1)
+        return utt.session
     raise ConfigError(f"--folds: unknown group {group!r}; choose from {', '.join(GROUPS)}")
 
 

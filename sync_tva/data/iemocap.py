@@ -8,7 +8,8 @@ For each ``SessionN`` under ``data.root``::
     SessionN/dialog/avi/DivX/<dialogue>.avi          video of the whole dialogue (cut by time)
 
 Sessions in ``data.test_sessions`` (default 5) are the test split; a seeded share
-(``data.dev_fraction``) of the other sessions' dialogues is the dev split.
+(``data.dev_fraction``) of the other sessions' dialogues is the dev split. Every record carries
+its session (``Ses01`` for ``Session1``), the group of ``run --folds session:K``.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def read_session(root: Path, session: int, labels: tuple[str, ...], skipped: Cou
                     audio=MediaRef(base / "sentences" / "wav" / dialogue / f"{uid}.wav"),
                     video=MediaRef(base / "dialog" / "avi" / "DivX" / f"{dialogue}.avi", float(match["start"]), float(match["end"])),
                     source=f"{file}:{line_no}",
+                    session=f"Ses{session:02d}",  # the prefix of the speaker id, as --folds session names it
                 )
             )
     return records

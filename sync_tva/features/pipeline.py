@@ -219,7 +219,8 @@ def read_back(dataset: str, split: str, utt: RawUtterance, extractors: list[Extr
         if ex.modality == "text":
             tokens = nodes.tokens
     record = Utterance(
-        utt.uid, utt.dialogue, utt.speaker, utt.label, features, text=utt.text, tokens=tokens, spans=spans, boxes=boxes, thumbs=thumbs
+        utt.uid, utt.dialogue, utt.speaker, utt.label, features, text=utt.text, tokens=tokens, spans=spans, boxes=boxes, thumbs=thumbs,
+        session=utt.session,
     )
     return record, missing
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..data.folds import read_fold_run
 from ..device import resolve_device
 from ..errors import ConfigError, DataError
 from ..features import load_dataset
@@ -45,12 +46,27 @@ class TrainedModel:
 
     def load_split(self, name: str) -> list[Utterance]:
         """The utterances of the run's ``train``, ``dev`` or ``test`` split as the model reads them (features
-        through the store; per-speaker normalised over the split when the run normalises by speaker)."""
-        return normalize_speakers(self.model, load_dataset(self.data_config(), splits=(name,)).split(name))[0]
+        through the store; per-speaker normalised over the split when the run normalises by speaker).
+
+        A fold run's splits are its fold's (:meth:`fold_data`), never the source's own.
+        """
+        fold = self.fold_data()
+        data = fold if fold is not None else load_dataset(self.data_config(), splits=(name,))
+        return normalize_speakers(self.model, data.split(name))[0]
 
     def load_data(self) -> DatasetSplits:
-        """All three splits of the run's data set, as :meth:`load_split` gives them."""
-        return speaker_normalized(self.model, load_dataset(self.data_config()))
+        """All three splits of the run's data set (a fold run's: its fold's), as :meth:`load_split` gives them."""
+        fold = self.fold_data()
+        return speaker_normalized(self.model, fold if fold is not None else load_dataset(self.data_config()))
+
+    def fold_data(self) -> DatasetSplits | None:
+        """A ``run --folds`` run's splits cut again from the source's train and dev (its ``fold.json`` beside
+        ``checkpoints/``); ``None`` for a run that is no fold, or a model not loaded from a run."""
+        record = read_fold_run(self.checkpoint.parent.parent) if self.checkpoint is not None else None
+        if record is None:
+            return None
+        pool = replace(self.data_config(), seed=record.seed)  # the seed that read the pool (a --seeds run's own varies only training)
+        return record.splits(load_dataset(pool, ("train", "dev")))
 
     def __repr__(self) -> str:
         where = f", checkpoint={str(self.checkpoint)!r}" if self.checkpoint is not None else ""
