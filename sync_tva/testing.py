@@ -32,6 +32,7 @@ __all__ = [
     "SENTENCES",
     "SPEECH_KINDS",
     "built_once",
+    "make_clip_csv",
     "make_iemocap_tree",
     "make_meld_tree",
     "make_speech_model",
@@ -160,6 +161,20 @@ def make_meld_tree(root: Path, per_split: int = 12, corrupt: tuple[str, str] | N
                 else:
                     write_clip(clip, seconds=0.6 + 0.1 * (k % 3), seed=k)
     return root
+
+
+def make_clip_csv(folder: Path, rows: int = 8) -> Path:
+    """``train.csv`` (and an identical ``test.csv``) of ``rows`` utterances in dialogues of two turns,
+    whose ``Clip`` column holds each clip's path relative to ``folder``: read it with ``data.media={Clip}``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "train.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID", "Clip"])
+        for k in range(rows):
+            clip = write_clip(folder / "clips" / f"c{k}.mp4", seconds=0.6, seed=k)
+            writer.writerow([SENTENCES[k % len(SENTENCES)], "A", ["joy", "anger"][k % 2], k // 2, k % 2, clip.relative_to(folder)])
+    (folder / "test.csv").write_text((folder / "train.csv").read_text())
+    return folder
 
 
 def make_iemocap_tree(root: Path, sessions: tuple[int, ...] = (1, 2, 5)) -> Path:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sync_tva.config import Config, load_config
+from sync_tva.testing import built_once, make_text_model
 
 TINY = [
     "data.demo.n_dialogues=24",
@@ -43,3 +44,24 @@ def run_command(out: Path, *args: str) -> Path:
     done = subprocess.run([sys.executable, "-m", "sync_tva.run", "--out", str(out), *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return out
+
+
+def fit_run(out: Path, overrides: list[str] = (), data=None):
+    """``fit`` in this process on ``TINY + overrides`` (or on ``data``), logging to ``out`` as a run does:
+    ``(experiment, final TrainState)``. Calling it again on the same ``out`` resumes, as ``run`` would."""
+    from sync_tva.train import build_experiment, fit
+    from sync_tva.train.logging import RunLogger
+
+    exp = build_experiment(load_config(None, [*TINY, *overrides]), data)
+    logger = RunLogger(out)
+    try:
+        state = fit(exp, out, logger)
+    finally:
+        logger.close()
+    return exp, state
+
+
+@pytest.fixture(scope="session")
+def text_model(tmp_path_factory) -> Path:
+    """A tiny random RoBERTa and its tokenizer (:func:`sync_tva.testing.make_text_model`), built once per session."""
+    return built_once(tmp_path_factory.getbasetemp(), "text_model", make_text_model)

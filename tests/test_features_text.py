@@ -56,6 +56,14 @@ def test_grouped_and_utterance_nodes(model_dir):
     assert groups[:, 0].tolist() == [1.0, 4.0, 6.5, 8.5] and [len(i) for i in idx] == [3, 3, 2, 2]
 
 
+def test_an_empty_or_blank_transcript_gives_zero_text_nodes_in_every_node_mode(model_dir):
+    for nodes in ("tokens", "utterance"):
+        ex = TextExtractor(TextFeaturesConfig(model=str(model_dir), nodes=nodes), CPU)
+        empty, words, blank = ex.extract(utts(["", "What?", "  "]))
+        assert empty.feat.shape == (0, 32) and blank.feat.shape == (0, 32) and empty.tokens == [], nodes
+        assert words.feat.shape[0] >= 1, nodes
+
+
 def test_fingerprint_follows_model_and_preprocessing(model_dir, tmp_path):
     a = TextExtractor(TextFeaturesConfig(model=str(model_dir)), CPU)
     assert a.fingerprint == TextExtractor(TextFeaturesConfig(model=str(model_dir)), CPU).fingerprint
