@@ -1,10 +1,10 @@
-"""``train/metrics.py``: which classes macro F1 averages over."""
+"""``metrics.py``: which classes macro F1 averages over."""
 
 from __future__ import annotations
 
 import pytest
 
-from sync_tva.train import compute_metrics
+from sync_tva.metrics import compute_metrics
 
 
 def test_macro_f1_covers_the_classes_in_truth_or_predictions():
