@@ -2,6 +2,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import TINY
 
 from sync_tva.config import (
     RESULT_NEUTRAL_KEYS,
@@ -15,7 +16,9 @@ from sync_tva.config import (
     read_yaml,
 )
 from sync_tva.errors import ConfigError
+from sync_tva.models import SyncTVA
 from sync_tva.run import main
+from sync_tva.train import build_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "configs").glob("*.yaml"))
@@ -30,18 +33,16 @@ def flatten(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def test_defaults_are_the_demo():
-    cfg = load_config()
-    assert cfg.data.name == "demo"
-    assert cfg.model.modalities == ["text", "audio", "visual"]
+def test_the_default_config_builds_the_tri_modal_model_on_the_demo():
+    exp = build_experiment(load_config(None, TINY))  # TINY only shrinks the demo and the model
+    assert exp.data.name == "demo" and type(exp.model) is SyncTVA
+    assert all(set(u.features) == {"text", "audio", "visual"} for u in exp.data.train)
+    assert all(u.features[m].shape[0] > 0 for u in exp.data.train for m in u.features)
 
 
-def test_new_keys_and_their_defaults():
+def test_overrides_set_the_keys_and_a_misspelt_choice_is_named():
     cfg = load_config(None, ["model.name=other", "model.normalize=robust", "features.chunk=8"])
     assert (cfg.model.name, cfg.model.normalize, cfg.features.chunk) == ("other", "robust", 8)
-    default = Config()
-    assert (default.model.name, default.model.normalize) == ("sync_tva", "standard")
-    assert default.features.chunk == 64
     with pytest.raises(ConfigError, match=r"model\.normalize = 'robus' .*did you mean 'robust'"):
         load_config(None, ["model.normalize=robus"])
 

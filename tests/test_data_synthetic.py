@@ -74,9 +74,9 @@ def test_dataset_registry_is_loud():
 
 
 def test_context_setting_is_off_by_default_and_leaves_the_corpus_alone():
-    assert DemoConfig().context == 0.0
     plain, again = make_demo(SMALL, 3), make_demo(DemoConfig(n_dialogues=20, min_turns=3, max_turns=5, context=0.0), 3)
     assert [(u.uid, u.speaker, u.label) for u in plain.train] == [(u.uid, u.speaker, u.label) for u in again.train]
+    assert not any("no cue" in u.text for split in (plain.train, plain.dev, plain.test) for u in split)
 
 
 def test_context_setting_makes_cueless_turns_that_repeat_their_speakers_previous_emotion():

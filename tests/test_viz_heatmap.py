@@ -6,7 +6,6 @@ a missing pair and a ``full`` T-A relation), so no model is trained here.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
 import matplotlib.pyplot as plt
@@ -157,10 +156,10 @@ def test_curves_mark_the_first_best_epoch():
     plt.close(fig)
 
 
-def test_command_rejects_an_empty_page(capsys):
+def test_command_rejects_an_empty_page_and_accepts_one_utterance(capsys):
     from sync_tva.cli.viz import parse_args
 
     with pytest.raises(SystemExit) as exc:
         parse_args(["--run", "r", "--html", "p.html", "--html-max", "0"])
     assert exc.value.code == 2 and "--html-max must be at least 1" in capsys.readouterr().err
-    assert isinstance(parse_args(["--run", "r"]), argparse.Namespace)
+    assert parse_args(["--run", "r", "--html", "p.html", "--html-max", "1"]).html_max == 1  # the smallest page is accepted
