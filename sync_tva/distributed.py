@@ -1,4 +1,7 @@
-"""torch.distributed for ``torchrun``: the process group, each rank's device, and the few collectives the loop needs.
+"""torch.distributed in one place: the process group, each rank's device, shards of work, DDP and the few collectives.
+
+It sits in the foundation because both extraction (``features``: each rank extracts its shard, rank 0
+fine-tunes) and training (``train``: DDP) use it.
 
 ``torchrun --nproc_per_node N -m sync_tva.run ...`` starts N processes with ``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT`` set. :func:`distributed`
@@ -9,6 +12,7 @@ Across machines, the run directory and the feature store must be on a filesystem
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from collections.abc import Iterator
@@ -22,9 +26,21 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
-__all__ = ["DistContext", "LOCAL", "distributed", "env_shard", "wrap_model", "loss_normaliser", "touch_all"]
+__all__ = [
+    "DistContext",
+    "LOCAL",
+    "distributed",
+    "env_shard",
+    "group_shard",
+    "in_shard",
+    "local_gpu",
+    "loss_normaliser",
+    "parse_shard",
+    "touch_all",
+    "wrap_model",
+]
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -112,6 +128,40 @@ def env_shard() -> tuple[int, int] | None:
     """``(RANK, WORLD_SIZE)`` under torchrun with more than one process, else None (no process group needed)."""
     ranks = _env_ranks()
     return (ranks[0], ranks[1]) if ranks is not None and ranks[1] > 1 else None
+
+
+def group_shard() -> tuple[int, int] | None:
+    """``(rank, world_size)`` inside a torch.distributed run of several processes, else None."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return dist.get_rank(), dist.get_world_size()
+    return None
+
+
+def local_gpu(device: torch.device) -> torch.device:
+    """Under torchrun every process takes its own GPU: ``cuda`` becomes ``cuda:LOCAL_RANK`` (a given index is kept)."""
+    local = os.environ.get("LOCAL_RANK")
+    return torch.device("cuda", int(local)) if device.type == "cuda" and device.index is None and local is not None else device
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"i/n"`` (0-based ``i < n``) to ``(i, n)``; None stays None."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ConfigError(f"shard {text!r}: expected i/n with integers, e.g. 0/4") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"shard {text!r}: need 0 <= i < n (shards are numbered from 0)")
+    return i, n
+
+
+def in_shard(split: str, uid: str, shard: tuple[int, int] | None) -> bool:
+    """Whether ``uid`` belongs to ``shard``: a stable hash, so every machine agrees without talking."""
+    if shard is None:
+        return True
+    digest = hashlib.sha1(f"{split}/{uid}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
 
 
 @contextmanager

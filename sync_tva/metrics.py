@@ -1,4 +1,8 @@
-"""Classification metrics for emotion recognition, as a typed record that serialises to JSON."""
+"""Classification metrics for emotion recognition, as a typed record that serialises to JSON.
+
+In the foundation because both training loops report them: the graph model's ``fit`` and the text
+encoder's fine-tuning (``features``).
+"""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from sync_tva.config import load_config
 from sync_tva.data import read_raw
 from sync_tva.errors import ConfigError, DataError
 from sync_tva.features import finetune as finetune_module
-from sync_tva.features import load_dataset, pipeline
+from sync_tva.features import load_dataset
 from sync_tva.features.base import weights_digest
 from sync_tva.features.finetune import SUMMARY, finetune_text_encoder
 from sync_tva.features.text import TextExtractor, dialogue_contexts
@@ -169,7 +169,7 @@ def test_contexts_and_fingerprints(text_model, tmp_path, reference):
     assert with_context.fingerprint != tuned.fingerprint
     with pytest.raises(DataError, match="no dialogue context"):
         with_context.extract(utts)
-    with_context.set_dialogue(utts)
+    with_context.prepare("train", utts)
     plain, contextual = tuned.extract(utts), with_context.extract(utts)
     assert [p.feat.shape for p in plain] == [c.feat.shape for c in contextual]  # nodes stay the utterance's tokens
     assert [p.tokens for p in plain] == [c.tokens for c in contextual]
@@ -191,7 +191,7 @@ def test_under_torchrun_only_rank_zero_finetunes(text_model, tmp_path, reference
     """Rank 1 trains nothing: it waits until rank 0's folder is published, then extracts with it."""
     data = make_data(tmp_path / "data")
     cfg = load_config(None, overrides(data, text_model, tmp_path / "store"))
-    monkeypatch.setattr(pipeline, "_process_group_shard", lambda: (1, 2))  # this process is rank 1 of 2
+    monkeypatch.setattr(finetune_module, "group_shard", lambda: (1, 2))  # this process is rank 1 of 2
     monkeypatch.setattr(finetune_module, "_train", lambda *a, **k: pytest.fail("rank 1 must not fine-tune"))
     said: list[str] = []
     waiting = threading.Event()
@@ -211,7 +211,7 @@ def test_under_torchrun_only_rank_zero_finetunes(text_model, tmp_path, reference
     thread.join()
     assert len(said) == 1 and said[0].startswith("waiting for rank 0") and not tuned.trained
     assert folder_digest(tuned.path) == reference[1]
-    extractor = pipeline._text_extractor(cfg, CPU)  # the pipeline's rank-1 path: published, so no wait and no training
+    extractor = finetune_module.text_extractor(cfg, CPU)  # the text extractor's rank-1 preparation: published, so no wait and no training
     assert extractor.finetuned == tuned.path
 
 

@@ -40,6 +40,9 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     "sync_tva.config": (0, ("sync_tva.errors", "sync_tva.io")),  # a module or a package: both match
     "sync_tva.records": (0, ("sync_tva.errors",)),
     "sync_tva.testing": (0, ("sync_tva.errors", "sync_tva.io")),
+    "sync_tva.distributed": (0, ("sync_tva.errors",)),  # torch.distributed: extraction's shards and training's DDP
+    "sync_tva.epochs": (0, ()),  # what both training loops share (fit, text fine-tuning)
+    "sync_tva.metrics": (0, ()),
     "sync_tva.data": (1, ()),
     "sync_tva.features": (2, ()),
     "sync_tva.graphs": (3, ()),

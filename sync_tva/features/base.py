@@ -1,8 +1,9 @@
-"""What every extractor shares: its output record, its interface and its fingerprint.
+"""What every extractor shares: its output record, its interface, its fingerprint and its store key.
 
 An extractor carries its model and its preprocessing; :meth:`Extractor.describe` lists both
 and :attr:`Extractor.fingerprint` hashes that description, so the feature store never mixes
-features made by different models, weights or sampling settings.
+features made by different models, weights or sampling settings; :attr:`Extractor.key` is the
+store's name for them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,12 @@ import torch
 
 from ..records import RawUtterance
 
-__all__ = ["ExtractionFailure", "Extractor", "NodeFeatures", "weights_digest"]
+__all__ = ["ExtractionFailure", "Extractor", "NodeFeatures", "store_key", "weights_digest"]
+
+
+def store_key(modality: str, fingerprint: str) -> str:
+    """The store's name for one extractor's features: its modality and the fingerprint of its weights and preprocessing."""
+    return f"{modality}-{fingerprint}"
 
 
 @dataclass
@@ -47,11 +54,16 @@ class Extractor(ABC):
 
     Subclasses load their model in ``__init__`` (so missing weights fail before any work
     starts), set :attr:`modality` and :attr:`dim`, and implement :meth:`describe` and
-    :meth:`extract`.
+    :meth:`extract`; one that reads more than the utterance itself (the text extractor's
+    previous turns) overrides :meth:`prepare`.
     """
 
     modality: str
     dim: int
+    finetuned: Path | None = None  # the fine-tuned encoder folder the features come from (text: see .finetune); a run keeps it
+
+    def prepare(self, split: str, utts: list[RawUtterance]) -> None:
+        """Read the whole ``split`` before any of it is extracted (a shard's extraction still sees every turn); nothing by default."""
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:
@@ -71,6 +83,11 @@ class Extractor(ABC):
         """A short hash of :meth:`describe`: same fingerprint, interchangeable features (fixed after init)."""
         text = json.dumps(self.describe(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def key(self) -> str:
+        """The store's name for this extractor's features (:func:`store_key`)."""
+        return store_key(self.modality, self.fingerprint)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(modality={self.modality!r}, dim={self.dim}, fingerprint={self.fingerprint!r})"

@@ -6,6 +6,11 @@ mean of the utterance's token states (optionally after the ``k`` previous turns 
 segment), AdamW without decay on biases and LayerNorm, linear warm-up and decay, the epoch
 chosen on dev weighted F1. Only the train and dev records it is given are read.
 
+The loop is the graph model's: the same epochs, resume state (loop state and RNG), optimiser
+groups (:mod:`sync_tva.epochs`) and metrics (:mod:`sync_tva.metrics`); only the batches and the
+linear schedule are its own. :func:`text_extractor` is the text extractor's preparation: it
+fine-tunes (or finds, or under torchrun awaits) the encoder a config asks for.
+
 Layout in the feature store::
 
     STORE/<dataset>/finetune/text-<key>/            save_pretrained encoder + tokenizer, summary.json
@@ -32,20 +37,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from ..config import Config, FinetuneConfig
+from ..data.registry import read_raw
 from ..device import resolve_device
-from ..errors import ConfigError, DataError
+from ..distributed import group_shard
+from ..epochs import TrainState, parameter_groups, restore_rng, rng_state
+from ..errors import CheckpointError, ConfigError, DataError
 from ..io import load_torch, save_torch, write_json
+from ..metrics import Metrics, compute_metrics
 from ..records import RawSplits, RawUtterance
 from .base import weights_digest
-from .text import dialogue_contexts, load_text_encoder, tokenize_utterances
+from .text import TextExtractor, dialogue_contexts, load_text_encoder, tokenize_utterances
 
-__all__ = ["FinetunedEncoder", "UtteranceClassifier", "finetune_text_encoder", "request_key", "wait_for_finetuned"]
+__all__ = ["FinetunedEncoder", "UtteranceClassifier", "finetune_text_encoder", "request_key", "text_extractor", "wait_for_finetuned"]
 
 SUMMARY = "summary.json"
 STEP_VERSION = 1  # bump when the training procedure changes: old folders stop matching
@@ -137,41 +145,17 @@ class _Split:
         return {k: v.to(device) for k, v in enc.items()}, own.to(device)
 
 
-def _optimizer(model: nn.Module, settings: FinetuneConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only: biases and LayerNorm weights (1-d) are not decayed."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": settings.weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=settings.lr)
-
-
 @torch.no_grad()
 def _evaluate(model: UtteranceClassifier, split: _Split, tokenizer: PreTrainedTokenizerBase, settings: FinetuneConfig,
-              device: torch.device) -> dict[str, float]:
-    """Dev weighted F1 and accuracy of the classifier (eval mode: no dropout, no RNG use)."""
+              device: torch.device, labels: list[str]) -> Metrics:
+    """The classifier's metrics on ``split`` (eval mode: no dropout, no RNG use)."""
     model.eval()
     preds = []
     for start in range(0, len(split.texts), settings.batch_size):
         idx = list(range(start, min(start + settings.batch_size, len(split.texts))))
         inputs, own = split.batch(idx, tokenizer, settings.max_length, device)
         preds.append(model(inputs, own).argmax(dim=1).cpu())
-    pred, truth = torch.cat(preds).numpy(), split.labels.numpy()
-    return {"weighted_f1": float(f1_score(truth, pred, average="weighted")), "accuracy": float(accuracy_score(truth, pred))}
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    return compute_metrics(split.labels.tolist(), torch.cat(preds).tolist(), labels)
 
 
 def _stderr(line: str) -> None:
@@ -242,6 +226,38 @@ def wait_for_finetuned(cfg: Config, raw: RawSplits, log: Callable[[str], None] =
     return request.stored()
 
 
+def text_extractor(cfg: Config, device: torch.device) -> TextExtractor:
+    """The text extractor ``cfg`` asks for: the base encoder, a trained run's fine-tuned folder, or the request's folder.
+
+    A request not yet stored is fine-tuned now on the reader's train and dev splits (dev carved as
+    for the graph model); under torchrun rank 0 fine-tunes and the other ranks wait for its folder.
+    """
+    settings = cfg.features.text.finetune
+    if settings.epochs == 0:
+        return TextExtractor(cfg.features.text, device)
+    if settings.folder is not None:
+        folder = Path(settings.folder)
+        if not folder.is_dir():
+            raise ConfigError(f"features.text.finetune.folder: {folder} is not a folder (a fine-tuned encoder written by sync_tva.finetune)")
+        return TextExtractor(cfg.features.text, device, finetuned=folder)
+    raw = read_raw(cfg, ("train", "dev"))
+    shard = group_shard()
+    tuned = finetune_text_encoder(cfg, raw) if shard is None or shard[0] == 0 else wait_for_finetuned(cfg, raw)
+    return TextExtractor(cfg.features.text, device, finetuned=tuned.path)
+
+
+def _resume(last: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> TrainState:
+    """Load the resume point ``last`` into the classifier, optimiser and schedule, restore the RNG; the loop state."""
+    saved = load_torch(last)
+    if "state" not in saved:
+        raise CheckpointError(f"{last}: a resume point of an older fine-tuning loop; delete {last.parent} to start this request over")
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    restore_rng(saved)
+    return TrainState(**saved["state"])
+
+
 def _train(cfg: Config, raw: RawSplits, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, work: Path,
            log: Callable[[str], None]) -> dict[str, Any]:
     """Train (or resume) in ``work``; leaves the best epoch's weights in ``encoder`` and returns the summary."""
@@ -250,22 +266,15 @@ def _train(cfg: Config, raw: RawSplits, encoder: PreTrainedModel, tokenizer: Pre
     train, dev = _Split.of(raw.train, settings.context_turns), _Split.of(raw.dev, settings.context_turns)
     torch.manual_seed(settings.seed)  # head initialisation and dropout
     model = UtteranceClassifier(encoder, len(raw.labels)).to(device)
-    optimizer = _optimizer(model, settings)
+    optimizer = torch.optim.AdamW(parameter_groups(model, settings.weight_decay), lr=settings.lr)
     steps = math.ceil(len(train.texts) / settings.batch_size)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(settings.warmup * steps * settings.epochs), steps * settings.epochs)
-    history: list[dict[str, float]] = []
-    best_epoch, best_f1, start = 0, -1.0, 1
+    state = TrainState()
     if (work / "last.pt").is_file():
-        state = load_torch(work / "last.pt")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
-        history, best_epoch, best_f1 = state["history"], state["best_epoch"], state["best_f1"]
-        start = state["epoch"] + 1
-        log(f"fine-tune: resuming from epoch {start} of {settings.epochs} ({work / 'last.pt'})")
+        state = _resume(work / "last.pt", model, optimizer, scheduler)
+        log(f"fine-tune: resuming from epoch {state.epoch + 1} of {settings.epochs} ({work / 'last.pt'})")
     loss_fn = nn.CrossEntropyLoss()
-    for epoch in range(start, settings.epochs + 1):
+    for epoch in state.epochs(settings.epochs):
         started = time.time()
         model.train()
         order = np.random.default_rng([settings.seed, epoch]).permutation(len(train.texts)).tolist()
@@ -284,18 +293,17 @@ def _train(cfg: Config, raw: RawSplits, encoder: PreTrainedModel, tokenizer: Pre
             total += loss.item()
             bar.set_postfix(loss=f"{loss.item():.3f}")
         bar.close()
-        figures = _evaluate(model, dev, tokenizer, settings, device)
-        history.append({"epoch": epoch, "train_loss": total / steps, **{f"dev_{k}": v for k, v in figures.items()},
-                        "seconds": time.time() - started})
-        if figures["weighted_f1"] > best_f1:
-            best_epoch, best_f1 = epoch, figures["weighted_f1"]
+        dev_metrics = _evaluate(model, dev, tokenizer, settings, device, list(raw.labels))
+        row = {"epoch": epoch, "train_loss": total / steps, "dev_weighted_f1": dev_metrics.weighted_f1,
+               "dev_accuracy": dev_metrics.accuracy, "seconds": time.time() - started}
+        if state.record(epoch, dev_metrics.weighted_f1, row):
             save_torch(work / "best.pt", {"epoch": epoch, "encoder": encoder.state_dict()})
-        save_torch(work / "last.pt", {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                      "scheduler": scheduler.state_dict(), "rng": _rng_state(), "history": history,
-                                      "best_epoch": best_epoch, "best_f1": best_f1})
-        log(f"fine-tune epoch {epoch}/{settings.epochs}: train loss {history[-1]['train_loss']:.4f}, dev weighted F1 "
-            f"{figures['weighted_f1']:.4f}, accuracy {figures['accuracy']:.4f} ({history[-1]['seconds']:.0f} s)")
+        save_torch(work / "last.pt", {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                      "scheduler": scheduler.state_dict(), "state": asdict(state), **rng_state()})
+        log(f"fine-tune epoch {epoch}/{settings.epochs}: train loss {row['train_loss']:.4f}, dev weighted F1 "
+            f"{row['dev_weighted_f1']:.4f}, accuracy {row['dev_accuracy']:.4f} ({row['seconds']:.0f} s)")
     encoder.load_state_dict(load_torch(work / "best.pt")["encoder"])
+    history, best_epoch = state.history, state.best_epoch
     best = history[best_epoch - 1]
     return {
         "base_model": cfg.features.text.model,

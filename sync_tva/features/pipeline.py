@@ -4,35 +4,36 @@
 place where a reader meets extraction: for a raw source (csv, meld, iemocap) it runs
 :func:`materialize`, so ``python -m sync_tva.run`` on raw data extracts whatever is missing
 (same store, same fingerprints) and then trains; a featured source (demo, pickles) is read as is.
+
+Each extractor names its own store folder (:attr:`Extractor.key`) and reads a whole split before
+extracting it (:meth:`Extractor.prepare`); the text extractor's fine-tuning is prepared in
+:mod:`.finetune`, and shards and ranks come from :mod:`sync_tva.distributed`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import sys
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..config import Config
 from ..data.registry import get_source, read_featured, read_raw
 from ..device import resolve_device
+from ..distributed import group_shard, in_shard, local_gpu
+from ..distributed import parse_shard  # noqa: F401  (cli/extract.py imports it from here; point it at sync_tva.distributed)
 from ..errors import ConfigError
 from ..records import SPLITS, DatasetSplits, RawSplits, RawUtterance, Utterance, check_utterance
 from .audio import AudioExtractor
 from .base import ExtractionFailure, Extractor
-from .finetune import finetune_text_encoder, wait_for_finetuned
+from .finetune import text_extractor
 from .speech import SpeechExtractor
 from .store import FAILURES, FeatureStore
-from .text import TextExtractor
 from .visual import VisualExtractor
 
-__all__ = ["ExtractionReport", "build_extractors", "extract", "in_shard", "load_dataset", "materialize", "open_store", "parse_shard", "read_back"]
+__all__ = ["ExtractionReport", "build_extractors", "extract", "load_dataset", "materialize", "open_store", "read_back"]
 
 
 @dataclass
@@ -51,56 +52,23 @@ class ExtractionReport:
         return f"{self.extracted} extracted, {self.cached} cached, {self.failed} failed"
 
 
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    """``"i/n"`` (0-based ``i < n``) to ``(i, n)``; None stays None."""
-    if text is None:
-        return None
-    try:
-        i, n = (int(p) for p in text.split("/"))
-    except ValueError:
-        raise ConfigError(f"shard {text!r}: expected i/n with integers, e.g. 0/4") from None
-    if not 0 <= i < n:
-        raise ConfigError(f"shard {text!r}: need 0 <= i < n (shards are numbered from 0)")
-    return i, n
-
-
-def in_shard(split: str, uid: str, shard: tuple[int, int] | None) -> bool:
-    """Whether ``uid`` belongs to ``shard``: a stable hash, so every machine agrees without talking."""
-    if shard is None:
-        return True
-    digest = hashlib.sha1(f"{split}/{uid}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % shard[1] == shard[0]
-
-
 def wanted_modalities(cfg: Config, raw: RawSplits) -> list[str]:
     """The model's modalities that this data set can supply (a text-only CSV gives text only)."""
     available = raw.media_modalities()
     return [m for m in cfg.model.modalities if m in available]
 
 
-def _local_gpu(device: torch.device) -> torch.device:
-    """Under torchrun every process takes its own GPU: ``cuda`` becomes ``cuda:LOCAL_RANK`` (a given index is kept)."""
-    local = os.environ.get("LOCAL_RANK")
-    return torch.device("cuda", int(local)) if device.type == "cuda" and device.index is None and local is not None else device
-
-
-def _process_group_shard() -> tuple[int, int] | None:
-    """``(rank, world_size)`` inside a torch.distributed run of several processes, else None."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return None
-
-
 def build_extractors(cfg: Config, modalities: list[str]) -> list[Extractor]:
     """One extractor per modality, models loaded now: missing weights fail before any work starts.
 
     Audio is openSMILE or, with ``features.audio.encoder=transformers``, a speech encoder; both pool
-    frames into the same windows, so nothing downstream knows which one made the nodes.
+    frames into the same windows, so nothing downstream knows which one made the nodes. Text is
+    read by the fine-tuned encoder when ``features.text.finetune.epochs > 0`` (trained first if not stored).
     """
-    device = _local_gpu(resolve_device(cfg.features.device, "features.device"))
+    device = local_gpu(resolve_device(cfg.features.device, "features.device"))
     audio = cfg.features.audio
     makers = {
-        "text": lambda: _text_extractor(cfg, device),
+        "text": lambda: text_extractor(cfg, device),
         "audio": lambda: SpeechExtractor(audio, device) if audio.encoder == "transformers" else AudioExtractor(audio),
         "visual": lambda: VisualExtractor(cfg.features.visual, device, cfg.seed),
     }
@@ -114,25 +82,6 @@ def open_store(cfg: Config) -> FeatureStore:
     if blocker is not None:
         raise ConfigError(f"features.store={cfg.features.store}: {blocker} is a file, not a directory; choose another store")
     return store
-
-
-def _text_extractor(cfg: Config, device: torch.device) -> TextExtractor:
-    """The text extractor; with ``features.text.finetune.epochs > 0`` on the fine-tuned encoder (trained first if not stored).
-
-    Fine-tuning reads only the reader's train and dev splits (dev carved as for the graph model).
-    """
-    if cfg.features.text.finetune.epochs == 0:
-        return TextExtractor(cfg.features.text, device)
-    if cfg.features.text.finetune.folder is not None:
-        folder = Path(cfg.features.text.finetune.folder)
-        if not folder.is_dir():
-            raise ConfigError(f"features.text.finetune.folder: {folder} is not a folder (a fine-tuned encoder written by sync_tva.finetune)")
-        return TextExtractor(cfg.features.text, device, finetuned=folder)
-    raw = read_raw(cfg, ("train", "dev"))
-    shard = _process_group_shard()
-    # Under torchrun rank 0 fine-tunes and the others wait for its published folder.
-    tuned = finetune_text_encoder(cfg, raw) if shard is None or shard[0] == 0 else wait_for_finetuned(cfg, raw)
-    return TextExtractor(cfg.features.text, device, finetuned=tuned.path)
 
 
 def _chunks(items: list[RawUtterance], size: int) -> Iterator[list[RawUtterance]]:
@@ -159,14 +108,13 @@ def extract(
     bar = tqdm(total=total, unit="utt", desc=f"extract {raw.name}", disable=not progress, file=sys.stderr)
     for split, utts in todo.items():
         for ex in extractors:
-            store.describe(raw.name, split, f"{ex.modality}-{ex.fingerprint}", ex.describe())
-            if isinstance(ex, TextExtractor):
-                ex.set_dialogue(raw.splits()[split])  # context turns come from the whole split, not the shard
+            store.describe(raw.name, split, ex.key, ex.describe())
+            ex.prepare(split, raw.splits()[split])  # the whole split, not the shard: context turns cross shards
         for batch in _chunks(utts, chunk):
             computed: set[str] = set()
             failed: set[str] = set()
             for ex in extractors:
-                key = f"{ex.modality}-{ex.fingerprint}"
+                key = ex.key
                 pending = [u for u in batch if not store.has(raw.name, split, key, u.uid)]
                 if not pending:
                     continue
@@ -206,7 +154,7 @@ def read_back(dataset: str, split: str, utt: RawUtterance, extractors: list[Extr
     tokens: list[str] = []
     missing: list[str] = []
     for ex in extractors:
-        key = f"{ex.modality}-{ex.fingerprint}"
+        key = ex.key
         if not store.has(dataset, split, key, utt.uid):
             features[ex.modality] = np.zeros((0, ex.dim), np.float32)
             missing.append(ex.modality)
@@ -249,7 +197,7 @@ def materialize(cfg: Config, raw: RawSplits) -> DatasetSplits:
         )
     store = open_store(cfg)
     extractors = build_extractors(cfg, wanted)
-    shard = _process_group_shard()
+    shard = group_shard()
     if shard is not None:
         # A distributed run: this rank's share first; the full pass below then finds the other
         # shares stored, or redoes what a slower rank has not finished (no barrier to time out).
@@ -263,7 +211,7 @@ def materialize(cfg: Config, raw: RawSplits) -> DatasetSplits:
             file=sys.stderr,
         )
     splits = {s: [_read_checked(raw, s, u, extractors, store) for u in utts] for s, utts in raw.splits().items()}
-    tuned = next((str(ex.finetuned) for ex in extractors if isinstance(ex, TextExtractor) and ex.finetuned is not None), None)
+    tuned = next((str(ex.finetuned) for ex in extractors if ex.finetuned is not None), None)
     return DatasetSplits(name=raw.name, labels=raw.labels, text_encoder=tuned, **splits)
 
 

@@ -130,8 +130,8 @@ class TextExtractor(Extractor):
 
     ``finetuned`` is a folder written by :mod:`.finetune` (the encoder is loaded from it and its
     name, which holds the request's key, enters the fingerprint). With ``cfg.context_turns > 0``
-    the previous turns go first (call :meth:`set_dialogue` with the split before extracting it);
-    the nodes stay the utterance's own tokens.
+    the previous turns go first (:meth:`prepare` reads them from the split before it is
+    extracted); the nodes stay the utterance's own tokens.
     """
 
     modality = "text"
@@ -146,8 +146,8 @@ class TextExtractor(Extractor):
         self._digest = weights_digest(self.model)
         self._contexts: dict[str, str] = {}
 
-    def set_dialogue(self, utts: list[RawUtterance]) -> None:
-        """Remember the context of every utterance of one split (a no-op without context turns)."""
+    def prepare(self, split: str, utts: list[RawUtterance]) -> None:
+        """Remember the previous turns of every utterance of ``split`` (a no-op without context turns)."""
         if self.cfg.context_turns:
             self._contexts = dict(zip((u.uid for u in utts), dialogue_contexts(utts, self.cfg.context_turns)))
 
@@ -190,5 +190,5 @@ class TextExtractor(Extractor):
 
     def _context(self, utt: RawUtterance) -> str:
         if utt.uid not in self._contexts:
-            raise DataError(f"utterance {utt.uid!r} ({utt.source}): no dialogue context; call set_dialogue with its split first")
+            raise DataError(f"utterance {utt.uid!r} ({utt.source}): no dialogue context; prepare the extractor with its split first")
         return self._contexts[utt.uid]

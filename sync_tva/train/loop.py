@@ -2,7 +2,9 @@
 
 ``fit`` checkpoints after every epoch (``last.pt``) and on every improvement of the dev
 weighted F1 (``best.pt``), stops early after ``train.patience`` epochs without one, and
-resumes from ``last.pt`` when the run directory already has it.
+resumes from ``last.pt`` when the run directory already has it. Its epochs, resume state and
+optimiser groups (no decay on biases, norms and attention vectors) come from :mod:`sync_tva.epochs`,
+which the text encoder's fine-tuning shares.
 
 Under ``torchrun`` (a :class:`DistContext` with several ranks) the model trains in
 DistributedDataParallel: every rank steps through the same seeded plan of global batches and
@@ -21,17 +23,18 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import config_to_dict
+from ..distributed import LOCAL, DistContext, loss_normaliser, touch_all, wrap_model
+from ..epochs import TrainState, parameter_groups
 from ..graphs import UtteranceGraphBuilder, iterate_batches, plan_utterances, shard_units
 from ..io import write_yaml
+from ..metrics import Metrics, compute_metrics
 from ..models import GraphModel, eval_mode
 from ..records import Utterance
 from .augment import drop_modalities
-from .checkpoint import TrainState, load_checkpoint, restore, save_checkpoint
-from .distributed import LOCAL, DistContext, loss_normaliser, touch_all, wrap_model
+from .checkpoint import load_checkpoint, restore, save_checkpoint
 from .experiment import Experiment, TrainedModel, checkpoint_extra
 from .logging import RunLogger
 from .losses import make_loss
-from .metrics import Metrics, compute_metrics
 
 __all__ = ["train_one_epoch", "collect_logits", "evaluate", "fit", "Predictions"]
 
@@ -125,7 +128,7 @@ def fit(exp: Experiment, out: Path, logger: RunLogger | None, dist: DistContext 
     cfg = exp.cfg.train
     ckpt_dir = out / "checkpoints"
     config = config_to_dict(exp.cfg)
-    optimizer = torch.optim.AdamW(exp.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(exp.model, cfg.weight_decay), lr=cfg.lr)
     loss_fn = make_loss(cfg.loss, [u.label for u in exp.data.train], len(exp.data.labels), focal_gamma=cfg.focal_gamma)
     loss_fn = loss_fn.to(exp.device)
     state = TrainState()
@@ -136,22 +139,15 @@ def fit(exp: Experiment, out: Path, logger: RunLogger | None, dist: DistContext 
     if dist.is_main:
         write_yaml(out / "config.yaml", config)  # only now: a refused resume must not overwrite the run's config
     model = wrap_model(exp.model, dist)  # after restoring: DDP starts every rank from rank 0's weights
-    epochs = tqdm(range(state.epoch + 1, cfg.epochs + 1), desc="training", unit="epoch", initial=state.epoch, total=cfg.epochs, disable=not dist.is_main)
+    epochs = tqdm(state.epochs(cfg.epochs, cfg.patience), desc="training", unit="epoch", initial=state.epoch, total=cfg.epochs, disable=not dist.is_main)
     for epoch in epochs:
-        if state.stale_epochs >= cfg.patience:
-            break
         train_loss = train_one_epoch(exp, loss_fn, optimizer, epoch, model=model, dist=dist)
         # Rank 0 evaluates the whole dev set once and tells the others: dev is small next to an
         # epoch of training, the metrics are exactly the single-process ones, and every rank then
         # takes the same early-stopping decision.
         dev = dist.broadcast(evaluate(exp, exp.data.dev) if dist.is_main else None)
-        improved = dev.weighted_f1 > state.best_metric
-        state.epoch = epoch
-        state.stale_epochs = 0 if improved else state.stale_epochs + 1
-        if improved:
-            state.best_metric, state.best_epoch = dev.weighted_f1, epoch
         record = {"epoch": epoch, "train_loss": train_loss, "dev_accuracy": dev.accuracy, "dev_weighted_f1": dev.weighted_f1, "dev_macro_f1": dev.macro_f1}
-        state.history.append(record)
+        improved = state.record(epoch, dev.weighted_f1, record)
         if not dist.is_main:
             continue
         if improved:
