@@ -46,13 +46,13 @@ def run_command(out: Path, *args: str) -> Path:
     return out
 
 
-def fit_run(out: Path, overrides: list[str] = (), data=None):
-    """``fit`` in this process on ``TINY + overrides`` (or on ``data``), logging to ``out`` as a run does:
-    ``(experiment, final TrainState)``. Calling it again on the same ``out`` resumes, as ``run`` would."""
+def fit_run(out: Path, overrides: list[str] = (), data=None, *, base: list[str] = TINY):
+    """``fit`` in this process on ``base + overrides`` (on ``data`` when given), logging to ``out`` as a run
+    does: ``(experiment, final TrainState)``. Called again on the same ``out`` it resumes, as ``run`` would."""
     from sync_tva.train import build_experiment, fit
     from sync_tva.train.logging import RunLogger
 
-    exp = build_experiment(load_config(None, [*TINY, *overrides]), data)
+    exp = build_experiment(load_config(None, [*base, *overrides]), data)
     logger = RunLogger(out)
     try:
         state = fit(exp, out, logger)

@@ -590,6 +590,7 @@ def training_overrides(path: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # a 4-epoch training that must learn
 def test_a_trained_model_beats_the_majority_class_on_a_pickle(tmp_path, one_thread):
     path = write(tmp_path / "iemocap.pkl", iemocap_tuple(n_dialogues=24))
     exp = build_experiment(load_config(None, training_overrides(path)))

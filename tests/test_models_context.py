@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, fit_run
 
 from sync_tva.config import load_config
 from sync_tva.graphs import make_batch
@@ -16,8 +16,7 @@ from sync_tva.inference import load_model, predict
 from sync_tva.models import AttentionMaps, SyncTVA, SyncTVAContext, build_model, list_models
 from sync_tva.testing import built_once, make_meld_tree, make_text_model
 from sync_tva.train.experiment import build_experiment
-from sync_tva.train.logging import RunLogger
-from sync_tva.train.loop import collect_logits, evaluate, fit, train_one_epoch
+from sync_tva.train.loop import collect_logits, evaluate, train_one_epoch
 from sync_tva.train.losses import make_loss
 
 CONTEXT = ["model.name=sync_tva_context", "model.context.heads=2", "train.num_threads=1"]
@@ -157,11 +156,7 @@ def test_sequence_encoder_reads_both_directions_and_can_be_switched_off(exp, one
 
 
 def test_trained_run_reloads_and_predicts_in_input_order(tmp_path, one_thread):
-    cfg = load_config(None, TINY + CONTEXT + ["train.epochs=1", "model.context.future=0"])
-    exp = build_experiment(cfg)
-    logger = RunLogger(tmp_path)
-    fit(exp, tmp_path, logger)
-    logger.close()
+    exp, _ = fit_run(tmp_path, [*CONTEXT, "train.epochs=1", "model.context.future=0"])
     trained = load_model(tmp_path)
     assert isinstance(trained.model, SyncTVAContext)
     shuffled = [u for d in reversed(exp.data.dialogues("test")) for u in d]
@@ -175,13 +170,9 @@ def test_custom_context_schema_file_is_not_needed_to_reload(tmp_path, one_thread
     """The checkpoint carries the dialogue schema: a run trained on a YAML file reloads after the file is gone."""
     schema_file = tmp_path / "mine.yaml"
     schema_file.write_text("name: mine\nrelations:\n  earlier: {direction: past}\n  answer: {direction: future, speaker: other}\n")
-    cfg = load_config(None, TINY + CONTEXT + ["train.epochs=1", f"model.context.schema={schema_file}"])
-    exp = build_experiment(cfg)
-    assert [r.name for r in exp.model.dialogue_schema.relations] == ["earlier", "answer"]
     out = tmp_path / "run"
-    logger = RunLogger(out)
-    fit(exp, out, logger)
-    logger.close()
+    exp, _ = fit_run(out, [*CONTEXT, "train.epochs=1", f"model.context.schema={schema_file}"])
+    assert [r.name for r in exp.model.dialogue_schema.relations] == ["earlier", "answer"]
     schema_file.unlink()
     trained = load_model(out)
     rebuilt, trained_with = trained.model.dialogue_schema, exp.model.dialogue_schema
@@ -285,6 +276,7 @@ def _demo_score(overrides: list[str], epochs: int) -> float:
     return evaluate(exp, exp.data.test).weighted_f1
 
 
+@pytest.mark.slow  # two 6-epoch trainings on 250 dialogues: 5 s idle, several times that on a busy 2-core machine
 def test_context_beats_the_per_utterance_model_on_the_demo_context_setting(one_thread):
     """Fixed seed; seeds 0-2 gave gaps of 0.22-0.29 weighted F1 (context 0.93-0.97, layers=0 0.67-0.72)."""
     with_context = _demo_score([], epochs=6)

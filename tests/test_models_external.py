@@ -90,6 +90,7 @@ def _train(out, name: str, epochs: int, capsys) -> str:
     return done.out + done.err
 
 
+@pytest.mark.slow  # end to end: two trainings, a reload, predictions, drawings and a page (10-15 s each)
 @pytest.mark.parametrize("model", [MeanGAT, DialogueMeanGAT])
 def test_external_model_trains_resumes_predicts_draws_and_explores(tmp_path, capsys, model):
     run = tmp_path / "run"

@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, fit_run
 
 from sync_tva.config import load_config
 from sync_tva.inference import load_model
 from sync_tva.models import InputNormalizer, SyncTVA
 from sync_tva.models.normalization import signed_log
 from sync_tva.records import DatasetSplits, Utterance
-from sync_tva.train import build_experiment, evaluate, fit
-from sync_tva.train.logging import RunLogger
+from sync_tva.train import build_experiment, evaluate
 
 
 def chunked(rows: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -164,8 +163,11 @@ def scaled_data(seed: int = 0) -> DatasetSplits:
     )
 
 
+AUDIO = ["model.modalities=[audio]", "train.num_threads=1"]
+
+
 def audio_cfg(*extra: str):
-    return load_config(None, TINY + ["model.modalities=[audio]", "train.num_threads=1", *extra])
+    return load_config(None, [*TINY, *AUDIO, *extra])
 
 
 def test_statistics_come_from_the_training_split_only():
@@ -190,12 +192,10 @@ def test_model_checkpoint_carries_the_statistics():
         assert torch.equal(fresh.normalizer.state_dict()[key], value), key
 
 
+@pytest.mark.slow  # 12 epochs to learn both cues: 5 s idle, several times that on a busy 2-core machine
 def test_model_learns_cues_on_small_and_large_scale_dimensions(tmp_path):
     data = scaled_data()
-    exp = build_experiment(audio_cfg("train.epochs=12", "train.patience=12", "train.lr=5e-3"), data)
-    logger = RunLogger(tmp_path)
-    fit(exp, tmp_path, logger)
-    logger.close()
+    exp, _ = fit_run(tmp_path, [*AUDIO, "train.epochs=12", "train.patience=12", "train.lr=5e-3"], data)
     accuracy = evaluate(exp, data.test).accuracy
     assert accuracy > 0.75, accuracy  # chance is 0.25; one cue alone reaches about 0.5 (normalize=none does)
     restored = load_model(tmp_path).model.normalizer  # from the checkpoint alone, no extra code
