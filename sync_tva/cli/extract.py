@@ -22,17 +22,10 @@ from pathlib import Path
 from ..config import load_config
 from ..data import read_raw
 from ..device import resolve_device
+from ..distributed import distributed, env_shard, parse_shard
 from ..errors import ConfigError, SyncTVAError
-from ..features.pipeline import (
-    ExtractionReport,
-    build_extractors,
-    extract,
-    open_store,
-    parse_shard,
-    wanted_modalities,
-)
+from ..features.pipeline import ExtractionReport, build_extractors, extract, open_store, wanted_modalities
 from ..features.store import FAILURES, merge_stores
-from ..train.distributed import distributed, env_shard
 
 # Ranks wait for the slowest at the end; torchrun itself stops every rank when one dies.
 _WAIT_FOR_PEERS = timedelta(days=2)

@@ -33,11 +33,11 @@ import matplotlib.pyplot as plt
 from ..config import Config, load_config
 from ..data.folds import FOLD_JSON, FoldRun, FoldSpec, fold_splits, make_folds, parse_folds, warn_label_gaps
 from ..device import resolve_device
+from ..distributed import DistContext, distributed
 from ..errors import ConfigError, SyncTVAError
 from ..features import load_dataset
 from ..io import save_figure, write_json
 from ..records import DatasetSplits
-from ..train.distributed import DistContext, distributed
 from ..train.experiment import Experiment, build_experiment
 from ..train.logging import RunLogger, plot_confusion_matrix, plot_curves
 from ..train.loop import evaluate, fit

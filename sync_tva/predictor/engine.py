@@ -22,7 +22,6 @@ from ..data.registry import get_source
 from ..errors import DataError
 from ..features import Extractor, FeatureStore, build_extractors, extract
 from ..features.pipeline import open_store, read_back
-from ..features.store import store_key
 from ..graphs import make_batch, plan_utterances, planned_utterances
 from ..inference import TrainedModel, load_model, predict
 from ..models import eval_mode, normalize_speakers
@@ -184,8 +183,7 @@ class Predictor:
         for modality in missing:
             if modality in inputs.absent.get(record.uid, []):
                 continue
-            key = store_key(modality, by_modality[modality].fingerprint)
-            failure = failures.get((record.uid, key), {})
+            failure = failures.get((record.uid, by_modality[modality].key), {})
             path = failure.get("path", record.source)
             why = failure.get("reason", "extraction failed") + ("" if path == record.source else f" ({path})")
             if not self.allow_missing:

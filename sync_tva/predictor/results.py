@@ -15,10 +15,10 @@ import pandas as pd
 from dgl import DGLHeteroGraph
 
 from ..errors import DataError
+from ..metrics import Metrics, compute_metrics
 from ..models import AttentionMaps
 from ..records import Utterance
 from ..train.loop import Predictions
-from ..train.metrics import Metrics, compute_metrics
 
 __all__ = ["UtterancePrediction", "BatchAttention", "PredictionSet"]
 
