@@ -50,6 +50,7 @@ def test_the_fence_reader_finds_blocks():
     assert any(runnable(b) for b in found) and any(b.info[:1] == ["bash"] for b in found)
 
 
+@pytest.mark.slow  # the snippets train a demo run, extract and draw: 5-25 s a file
 @pytest.mark.parametrize("doc", [d for d in DOCS if any(runnable(b) for b in blocks(d))], ids=lambda d: d.name)
 def test_python_blocks_run(doc, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

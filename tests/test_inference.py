@@ -14,7 +14,7 @@ from sync_tva import run
 from sync_tva.errors import CheckpointError
 from sync_tva.inference import load_model, load_run, predict
 from sync_tva.io import load_torch, save_torch
-from sync_tva.testing import FAST, built_once, make_meld_tree, make_text_model
+from sync_tva.testing import FAST, make_meld_tree
 from sync_tva.viz import __main__ as viz_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("inference") / "demo"
-    assert run.main(["--out", str(out), *TINY, "train.num_threads=1"]) == 0
+    assert run.main(["--out", str(out), *TINY, "train.epochs=1", "train.num_threads=1"]) == 0  # any trained weights do
     return out
 
 
@@ -53,11 +53,7 @@ def test_a_checkpoint_without_the_schema_is_refused(demo_run, tmp_path):
         load_model(tmp_path / "nothing")
 
 
-@pytest.fixture(scope="module")
-def text_model(tmp_path_factory) -> Path:
-    return built_once(tmp_path_factory.getbasetemp(), "text_model", make_text_model)
-
-
+@pytest.mark.slow  # end to end: extraction, a training and drawings
 def test_viz_works_after_the_training_data_has_moved_away(tmp_path, text_model):
     meld = make_meld_tree(tmp_path / "meld", per_split=8)
     for clips in ("train_splits", "dev_splits_complete", "output_repeated_splits_test"):
@@ -65,7 +61,7 @@ def test_viz_works_after_the_training_data_has_moved_away(tmp_path, text_model):
     out = tmp_path / "run"
     args = ["--config", str(ROOT / "configs" / "meld.yaml"), "--out", str(out), f"data.root={meld}",
             f"features.text.model={text_model}", f"features.store={tmp_path / 'store'}", "model.modalities=[text]",
-            *FAST, *TINY[3:], "train.num_threads=1"]
+            *FAST, *TINY[3:], "train.epochs=1", "train.num_threads=1"]
     assert run.main(args) == 0
     (meld / "train_sent_emo.csv").rename(tmp_path / "moved_train.csv")
     (meld / "dev_sent_emo.csv").rename(tmp_path / "moved_dev.csv")
