@@ -23,7 +23,6 @@ from ..config import Config
 from ..data.registry import get_source, read_featured, read_raw
 from ..device import resolve_device
 from ..distributed import group_shard, in_shard, local_gpu
-from ..distributed import parse_shard  # noqa: F401  (cli/extract.py imports it from here; point it at sync_tva.distributed)
 from ..errors import ConfigError
 from ..records import SPLITS, DatasetSplits, RawSplits, RawUtterance, Utterance, check_utterance
 from .audio import AudioExtractor
