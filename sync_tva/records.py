@@ -143,7 +143,7 @@ class DatasetSplits:
 def dialogue_units(utterances: Sequence[Utterance], source: str = "utterance list") -> list[list[int]]:
     """Indices of each dialogue's utterances, dialogues in order of appearance; position in a unit is the turn.
 
-    This is the one place that says what a dialogue and a turn are for batching and context
+    This is the one place that says what a dialogue and a turn are for batching and dialogue
     graphs: a run of consecutive utterances with the same ``dialogue``. A dialogue that comes
     back after another one started is an error (its turns would be ambiguous), named with both
     positions.

@@ -20,9 +20,9 @@ BLOCK_HEADS = ("msde_heads", "gat_heads", "caf_heads")
     "overrides, owner",
     [
         (["data.name=csv", "data.layout=iemocap"], "data.name=features_pickle"),
-        (["model.context.past=3"], "model.name=sync_tva_context"),
+        (["model.dialogue.past=3"], "model.name=sync_tva_dialogue"),
     ],
-    ids=["data.layout on csv", "model.context.past on sync_tva"],
+    ids=["data.layout on csv", "model.dialogue.past on sync_tva"],
 )
 def test_run_refuses_a_key_of_another_source_or_model(tmp_path, capsys, overrides, owner):
     out = tmp_path / "run"
@@ -60,7 +60,7 @@ def test_a_data_key_is_read_by_its_sources_only(key, value, owners):
                 load_config(None, overrides)
 
 
-@pytest.mark.parametrize("name", ["demo", "csv", "meld", "iemocap", "features_pickle", "sync_tva", "sync_tva_context"])
+@pytest.mark.parametrize("name", ["demo", "csv", "meld", "iemocap", "features_pickle", "sync_tva", "sync_tva_dialogue"])
 def test_keys_shared_by_every_source_and_model_stay_allowed(name):
     section = "data" if name in list_datasets() else "model"
     shared = ["data.labels=[a,b]", "data.dev_fraction=0.2", "model.hidden=32", "model.heads=2", "model.caf=false"]
@@ -83,10 +83,10 @@ def test_a_config_built_by_hand_is_checked_too():
 def test_the_written_config_holds_what_its_source_and_model_read():
     csv = config_to_dict(load_config(None, ["data.name=csv", "data.train=t.csv", "data.test=t.csv"]))
     assert {"train", "columns", "media"} <= set(csv["data"]) and not {"layout", "path", "demo", "test_sessions"} & set(csv["data"])
-    assert "context" not in csv["model"] and "folder" not in csv["features"]["text"]["finetune"]
-    context = load_config(None, ["model.name=sync_tva_context", "model.context.past=3"])
-    assert config_to_dict(context)["model"]["context"]["past"] == 3
-    for cfg in (load_config(None, ["data.name=csv"]), context):
+    assert "dialogue" not in csv["model"] and "folder" not in csv["features"]["text"]["finetune"]
+    dialogue = load_config(None, ["model.name=sync_tva_dialogue", "model.dialogue.past=3"])
+    assert config_to_dict(dialogue)["model"]["dialogue"]["past"] == 3
+    for cfg in (load_config(None, ["data.name=csv"]), dialogue):
         assert config_from_dict(config_to_dict(cfg), "written") == cfg
 
 
@@ -97,7 +97,7 @@ def _as_written_before(cfg: Config) -> dict:
     return old
 
 
-@pytest.mark.parametrize("overrides", [["data.name=csv"], ["data.name=features_pickle", "model.gat_heads=2"], ["model.name=sync_tva_context"]])
+@pytest.mark.parametrize("overrides", [["data.name=csv"], ["data.name=features_pickle", "model.gat_heads=2"], ["model.name=sync_tva_dialogue"]])
 def test_a_config_written_by_the_previous_version_still_loads(overrides):
     cfg = load_config(None, overrides)
     old = _as_written_before(cfg)
@@ -114,18 +114,18 @@ def test_a_previous_config_with_a_key_its_source_never_read_is_refused():
 
 
 def test_one_head_count_for_every_block_unless_set():
-    cfg = load_config(None, ["model.name=sync_tva_context", "model.hidden=6", "model.heads=2", "model.gat_heads=3"])
-    assert [getattr(cfg.model, k) for k in BLOCK_HEADS] + [cfg.model.context.heads] == [2, 3, 2, 2]
+    cfg = load_config(None, ["model.name=sync_tva_dialogue", "model.hidden=6", "model.heads=2", "model.gat_heads=3"])
+    assert [getattr(cfg.model, k) for k in BLOCK_HEADS] + [cfg.model.dialogue.heads] == [2, 3, 2, 2]
     assert config_from_dict(config_to_dict(cfg), "written") == cfg
     with pytest.raises(ConfigError, match=r"model\.msde_heads: 4 must divide model\.hidden=6 \(left unset, a block's heads are model\.heads=4\)"):
         load_config(None, ["model.hidden=6"])
 
 
-def test_context_heads_must_divide_hidden_only_when_the_context_model_is_built():
-    explicit = ["model.hidden=6", "model.msde_heads=3", "model.gat_heads=3", "model.caf_heads=3"]  # model.heads=4 is left to the context
-    assert load_config(None, explicit).model.context.heads == 4
-    with pytest.raises(ConfigError, match=r"model\.context\.heads: 4 must divide model\.hidden=6"):
-        load_config(None, [*explicit, "model.name=sync_tva_context"])
+def test_dialogue_heads_must_divide_hidden_only_when_the_dialogue_model_is_built():
+    explicit = ["model.hidden=6", "model.msde_heads=3", "model.gat_heads=3", "model.caf_heads=3"]  # model.heads=4 is left to the dialogue heads
+    assert load_config(None, explicit).model.dialogue.heads == 4
+    with pytest.raises(ConfigError, match=r"model\.dialogue\.heads: 4 must divide model\.hidden=6"):
+        load_config(None, [*explicit, "model.name=sync_tva_dialogue"])
 
 
 def test_one_context_turns_setting_for_finetuning_and_extraction():

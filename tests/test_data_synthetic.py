@@ -73,14 +73,14 @@ def test_dataset_registry_is_loud():
         register_dataset("demo")(lambda cfg: None)
 
 
-def test_context_setting_is_off_by_default_and_leaves_the_corpus_alone():
-    plain, again = make_demo(SMALL, 3), make_demo(DemoConfig(n_dialogues=20, min_turns=3, max_turns=5, context=0.0), 3)
+def test_cueless_turns_are_off_by_default_and_leaves_the_corpus_alone():
+    plain, again = make_demo(SMALL, 3), make_demo(DemoConfig(n_dialogues=20, min_turns=3, max_turns=5, cueless_share=0.0), 3)
     assert [(u.uid, u.speaker, u.label) for u in plain.train] == [(u.uid, u.speaker, u.label) for u in again.train]
     assert not any("no cue" in u.text for split in (plain.train, plain.dev, plain.test) for u in split)
 
 
-def test_context_setting_makes_cueless_turns_that_repeat_their_speakers_previous_emotion():
-    cfg = DemoConfig(n_dialogues=40, min_turns=6, max_turns=8, context=1.0)
+def test_cueless_share_makes_cueless_turns_that_repeat_their_speakers_previous_emotion():
+    cfg = DemoConfig(n_dialogues=40, min_turns=6, max_turns=8, cueless_share=1.0)
     data = make_demo(cfg, 0)
     n_cueless = 0
     for dialogue in data.dialogues("train"):

@@ -130,10 +130,10 @@ def test_dialogue_units_group_runs_and_refuse_a_split_dialogue():
         dialogue_units(utts[:3] + [utt("u9", "d1")] + utts[3:])
 
 
-def test_context_batches_hold_whole_dialogues_with_their_graph():
+def test_dialogue_batches_hold_whole_dialogues_with_their_graph():
     utts = [utt(f"d{d}u{t}", f"d{d}", "ab"[t % 2], label=t) for d, n in enumerate([3, 1, 4, 2]) for t in range(n)]
     ub = UtteranceGraphBuilder(load_schema("utterance").restrict(["text"]), {"text": 4})
-    batches = list(iterate_batches(utts, ub, 5, shuffle_seed=3, context=builder(past=1, future=0)))
+    batches = list(iterate_batches(utts, ub, 5, shuffle_seed=3, dialogue_builder=builder(past=1, future=0)))
     seen = [uid for b in batches for uid in b.uids]
     assert sorted(seen) == sorted(u.uid for u in utts)
     for b in batches:

@@ -28,14 +28,14 @@ def same_batch(a, b) -> None:
                 assert torch.equal(value, h.nodes[t].data[key]), (t, key)
 
 
-@pytest.mark.parametrize("context", [False, True])
+@pytest.mark.parametrize("dialogue", [False, True])
 @pytest.mark.parametrize("shard", [None, (1, 2)])
-def test_workers_build_the_same_batches_in_order(context, shard):
-    extra = ["model.name=sync_tva_context", "model.context.heads=2"] if context else []
+def test_workers_build_the_same_batches_in_order(dialogue, shard):
+    extra = ["model.name=sync_tva_dialogue", "model.dialogue.heads=2"] if dialogue else []
     exp = build_experiment(load_config(None, TINY + extra + ["train.num_threads=1"]))
     ctx = exp.model.dialogue_builder()
-    assert (ctx is not None) == context
-    kwargs = dict(shuffle_seed=7, shard=shard, context=ctx)
+    assert (ctx is not None) == dialogue
+    kwargs = dict(shuffle_seed=7, shard=shard, dialogue_builder=ctx)
     inline = list(iterate_batches(exp.data.train, exp.builder, 8, **kwargs))
     prefetched = list(iterate_batches(exp.data.train, exp.builder, 8, workers=2, **kwargs))
     assert len(inline) == len(prefetched) > 2

@@ -1,4 +1,4 @@
-"""The context model: registry entry, attention as values, the layers=0 equivalence, batching, every data source."""
+"""The dialogue model: registry entry, attention as values, the layers=0 equivalence, batching, every data source."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from conftest import TINY, fit_run
 from sync_tva.config import load_config
 from sync_tva.graphs import make_batch
 from sync_tva.inference import load_model, predict
-from sync_tva.models import AttentionMaps, SyncTVA, SyncTVAContext, build_model, list_models
+from sync_tva.models import AttentionMaps, SyncTVA, SyncTVADialogue, build_model, list_models
 from sync_tva.testing import built_once, make_meld_tree, make_text_model
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.loop import collect_logits, evaluate, train_one_epoch
 from sync_tva.train.losses import make_loss
 
-CONTEXT = ["model.name=sync_tva_context", "model.context.heads=2", "train.num_threads=1"]
+DIALOGUE = ["model.name=sync_tva_dialogue", "model.dialogue.heads=2", "train.num_threads=1"]
 TINY_MODEL = [key for key in TINY if not key.startswith("data.demo.")]  # for sources other than the demo, which refuse its keys
 
 
@@ -32,25 +32,25 @@ def one_thread():
 
 @pytest.fixture
 def exp(one_thread):
-    return build_experiment(load_config(None, TINY + CONTEXT))
+    return build_experiment(load_config(None, TINY + DIALOGUE))
 
 
 def test_registered_and_batched_by_dialogue(exp):
-    assert "sync_tva_context" in list_models()
-    assert isinstance(exp.model, SyncTVAContext) and exp.model.dialogue_builder() is not None
+    assert "sync_tva_dialogue" in list_models()
+    assert isinstance(exp.model, SyncTVADialogue) and exp.model.dialogue_builder() is not None
     assert build_model(exp.schema, exp.builder.dims, 7, load_config(None, TINY).model).dialogue_builder() is None
-    assert "context_layers=2" in repr(exp.model)
+    assert "dialogue_layers=2" in repr(exp.model)
 
 
-def test_forward_returns_context_attention_per_relation(exp):
+def test_forward_returns_dialogue_attention_per_relation(exp):
     utts = exp.data.test
-    batch = make_batch(utts, exp.builder, context=exp.model.dialogue_builder())
+    batch = make_batch(utts, exp.builder, dialogue_builder=exp.model.dialogue_builder())
     exp.model.eval()
     out = exp.model(batch.graph, dialogue=batch.dialogue, return_attention=True)
     assert out.logits.shape == (len(utts), 7)
     maps = out.attention
-    assert isinstance(maps, AttentionMaps) and len(maps.context) == 2 and maps.gat  # encoder maps kept
-    for etype, att in maps.context[0].items():
+    assert isinstance(maps, AttentionMaps) and len(maps.dialogue) == 2 and maps.gat  # encoder maps kept
+    for etype, att in maps.dialogue[0].items():
         assert att.shape == (batch.dialogue.num_edges(etype), 2, 1)
         if att.numel():
             _, dst = batch.dialogue.edges(etype=etype)
@@ -59,16 +59,16 @@ def test_forward_returns_context_attention_per_relation(exp):
 
 
 def test_missing_or_mismatched_dialogue_graph_is_a_clear_error(exp):
-    batch = make_batch(exp.data.test[:6], exp.builder, context=exp.model.dialogue_builder())
-    with pytest.raises(ValueError, match="needs the batch's context graph"):
+    batch = make_batch(exp.data.test[:6], exp.builder, dialogue_builder=exp.model.dialogue_builder())
+    with pytest.raises(ValueError, match="needs the batch's dialogue graph"):
         exp.model(batch.graph)
-    other = make_batch(exp.data.test[:3], exp.builder, context=exp.model.dialogue_builder())
-    with pytest.raises(ValueError, match="context graph has 3 utterance nodes, the batch 6"):
+    other = make_batch(exp.data.test[:3], exp.builder, dialogue_builder=exp.model.dialogue_builder())
+    with pytest.raises(ValueError, match="dialogue graph has 3 utterance nodes, the batch 6"):
         exp.model(batch.graph, dialogue=other.dialogue)
 
 
 def test_zero_layers_is_the_per_utterance_model(one_thread):
-    cfg = load_config(None, TINY + CONTEXT + ["model.context.layers=0"])
+    cfg = load_config(None, TINY + DIALOGUE + ["model.dialogue.layers=0"])
     exp = build_experiment(cfg)
     plain = SyncTVA(exp.schema, exp.builder.dims, 7, cfg.model)
     renamed = {"utterance.0": "classifier.0", "output": "classifier.3"}
@@ -91,16 +91,16 @@ def test_a_dialogue_is_scored_alike_in_any_batch_and_in_input_order(exp):
     assert torch.allclose(small.logits, large.logits, atol=1e-5)  # no edge crosses dialogues or batches
 
 
-def test_context_changes_what_an_utterance_hears(exp):
+def test_the_dialogue_changes_what_an_utterance_hears(exp):
     """Changing one turn moves its neighbours' logits, never another dialogue's."""
     exp.model.eval()
     dialogues = exp.data.dialogues("test")[:2]
     utts = [u for d in dialogues for u in d]
     context = exp.model.dialogue_builder()
-    before = exp.model(**_call(make_batch(utts, exp.builder, context=context))).logits
+    before = exp.model(**_call(make_batch(utts, exp.builder, dialogue_builder=context))).logits
     first = utts[0]
     changed = type(first)(**{**vars(first), "features": {m: x + 3.0 for m, x in first.features.items()}})
-    after = exp.model(**_call(make_batch([changed] + utts[1:], exp.builder, context=context))).logits
+    after = exp.model(**_call(make_batch([changed] + utts[1:], exp.builder, dialogue_builder=context))).logits
     n0 = len(dialogues[0])
     assert not torch.allclose(before[1], after[1])  # the next turn heard it
     assert torch.allclose(before[n0:], after[n0:], atol=1e-6)  # the other dialogue did not
@@ -113,7 +113,7 @@ def _call(batch):
 @pytest.mark.parametrize("sequence", ["gru", "none"])
 def test_online_model_never_hears_a_later_turn(one_thread, sequence):
     """future=0: changing the last turn of a dialogue leaves every earlier turn's logits as they were."""
-    cfg = load_config(None, TINY + CONTEXT + ["model.context.future=0", f"model.context.sequence={sequence}"])
+    cfg = load_config(None, TINY + DIALOGUE + ["model.dialogue.future=0", f"model.dialogue.sequence={sequence}"])
     exp = build_experiment(cfg)
     assert (exp.model.sequence is not None) == (sequence == "gru")
     if exp.model.sequence is not None:
@@ -122,18 +122,18 @@ def test_online_model_never_hears_a_later_turn(one_thread, sequence):
     turns = max(exp.data.dialogues("test"), key=len)
     assert len(turns) >= 3
     context = exp.model.dialogue_builder()
-    before = exp.model(**_call(make_batch(turns, exp.builder, context=context))).logits
+    before = exp.model(**_call(make_batch(turns, exp.builder, dialogue_builder=context))).logits
     last = turns[-1]
     changed = type(last)(**{**vars(last), "features": {m: x + 3.0 for m, x in last.features.items()}})
-    after = exp.model(**_call(make_batch(turns[:-1] + [changed], exp.builder, context=context))).logits
+    after = exp.model(**_call(make_batch(turns[:-1] + [changed], exp.builder, dialogue_builder=context))).logits
     assert torch.allclose(before[:-1], after[:-1], atol=1e-6)
     assert not torch.allclose(before[-1], after[-1])
 
 
-def test_every_context_parameter_gets_a_gradient(exp):
+def test_every_dialogue_parameter_gets_a_gradient(exp):
     """GRU, every relation's GAT and the output layer all learn from one batch of whole dialogues."""
     utts = [u for d in exp.data.dialogues("train") for u in d]
-    batch = make_batch(utts, exp.builder, context=exp.model.dialogue_builder())
+    batch = make_batch(utts, exp.builder, dialogue_builder=exp.model.dialogue_builder())
     exp.model.train()
     exp.model.zero_grad()
     exp.model(**_call(batch)).logits.sum().backward()
@@ -150,15 +150,15 @@ def test_sequence_encoder_reads_both_directions_and_can_be_switched_off(exp, one
     """The default GRU is bidirectional (a later turn reaches an earlier one); sequence=none removes it."""
     assert exp.model.sequence is not None and exp.model.sequence.gru.bidirectional
     assert "sequence=gru" in repr(exp.model)
-    off = build_experiment(load_config(None, TINY + CONTEXT + ["model.context.sequence=none"])).model
+    off = build_experiment(load_config(None, TINY + DIALOGUE + ["model.dialogue.sequence=none"])).model
     assert off.sequence is None and not any(name.startswith("sequence.") for name, _ in off.named_parameters())
     assert "sequence=none" in repr(off)
 
 
 def test_trained_run_reloads_and_predicts_in_input_order(tmp_path, one_thread):
-    exp, _ = fit_run(tmp_path, [*CONTEXT, "train.epochs=1", "model.context.future=0"])
+    exp, _ = fit_run(tmp_path, [*DIALOGUE, "train.epochs=1", "model.dialogue.future=0"])
     trained = load_model(tmp_path)
-    assert isinstance(trained.model, SyncTVAContext)
+    assert isinstance(trained.model, SyncTVADialogue)
     shuffled = [u for d in reversed(exp.data.dialogues("test")) for u in d]
     pred = predict(trained, shuffled)
     assert pred.uids == [u.uid for u in shuffled]
@@ -166,12 +166,12 @@ def test_trained_run_reloads_and_predicts_in_input_order(tmp_path, one_thread):
     assert pred.y_pred == direct.logits.argmax(-1).tolist()
 
 
-def test_custom_context_schema_file_is_not_needed_to_reload(tmp_path, one_thread):
+def test_custom_dialogue_schema_file_is_not_needed_to_reload(tmp_path, one_thread):
     """The checkpoint carries the dialogue schema: a run trained on a YAML file reloads after the file is gone."""
     schema_file = tmp_path / "mine.yaml"
     schema_file.write_text("name: mine\nrelations:\n  earlier: {direction: past}\n  answer: {direction: future, speaker: other}\n")
     out = tmp_path / "run"
-    exp, _ = fit_run(out, [*CONTEXT, "train.epochs=1", f"model.context.schema={schema_file}"])
+    exp, _ = fit_run(out, [*DIALOGUE, "train.epochs=1", f"model.dialogue.schema={schema_file}"])
     assert [r.name for r in exp.model.dialogue_schema.relations] == ["earlier", "answer"]
     schema_file.unlink()
     trained = load_model(out)
@@ -182,12 +182,12 @@ def test_custom_context_schema_file_is_not_needed_to_reload(tmp_path, one_thread
 
 
 # ----------------------------------------------------------------------------------------------
-# Every data source trains with context: the demo above, a CSV through the feature store, a pickle.
+# Every data source trains the dialogue model: the demo above, a CSV through the feature store, a pickle.
 
 
 def _train_once(overrides: list[str]) -> float:
     exp = build_experiment(load_config(None, overrides))
-    assert isinstance(exp.model, SyncTVAContext)
+    assert isinstance(exp.model, SyncTVADialogue)
     optimizer = torch.optim.AdamW(exp.model.parameters(), lr=exp.cfg.train.lr)
     loss = train_one_epoch(exp, make_loss("ce", [u.label for u in exp.data.train], len(exp.data.labels)), optimizer, 1)
     metrics = evaluate(exp, exp.data.test)
@@ -195,7 +195,7 @@ def _train_once(overrides: list[str]) -> float:
     return loss
 
 
-def test_csv_source_trains_with_context(tmp_path_factory, tmp_path, one_thread):
+def test_csv_source_trains_the_dialogue_model(tmp_path_factory, tmp_path, one_thread):
     base = tmp_path_factory.getbasetemp()
     text_model = built_once(base, "text_model", make_text_model)
     meld = built_once(base, "meld_text_only", lambda root: make_meld_tree(root, clips=False))
@@ -211,12 +211,12 @@ def test_csv_source_trains_with_context(tmp_path_factory, tmp_path, one_thread):
         "features.progress=false",
         "model.modalities=[text]",
     ]
-    assert np.isfinite(_train_once(overrides + TINY_MODEL + CONTEXT))
-    data = build_experiment(load_config(None, overrides + TINY_MODEL + CONTEXT)).data
+    assert np.isfinite(_train_once(overrides + TINY_MODEL + DIALOGUE))
+    data = build_experiment(load_config(None, overrides + TINY_MODEL + DIALOGUE)).data
     assert {u.speaker for u in data.train} == {"Ross", "Rachel"}  # CSV speaker names reach the records
 
 
-def test_features_pickle_source_trains_with_context(tmp_path, one_thread):
+def test_features_pickle_source_trains_the_dialogue_model(tmp_path, one_thread):
     rng = np.random.default_rng(0)
     vids = [f"Ses01F_impro{i:02d}" for i in range(8)]
     turns = {v: int(rng.integers(2, 6)) for v in vids}
@@ -230,19 +230,19 @@ def test_features_pickle_source_trains_with_context(tmp_path, one_thread):
     with path.open("wb") as fh:
         pickle.dump(payload, fh, protocol=2)
     overrides = ["data.name=features_pickle", f"data.path={path}", "data.layout=iemocap", "data.dev_fraction=0.34"]
-    assert np.isfinite(_train_once(overrides + TINY_MODEL + CONTEXT))
-    data = build_experiment(load_config(None, overrides + TINY_MODEL + CONTEXT)).data
+    assert np.isfinite(_train_once(overrides + TINY_MODEL + DIALOGUE))
+    data = build_experiment(load_config(None, overrides + TINY_MODEL + DIALOGUE)).data
     assert {u.speaker for u in data.train} == {"F", "M"}  # the pickle's speaker field reaches the records
 
 
 # ----------------------------------------------------------------------------------------------
-# Context helps where it should: on the demo's context setting the context model beats layers=0.
+# The dialogue helps where it should: on the demo's cueless turns the dialogue model beats layers=0.
 # A cheap encoder (no MSDE, hetero GAT or CAF) on wide, clean cues learns the demo's fusion rule in
 # a few epochs; a cueless turn is then right only if the model reads its speaker's previous turn.
 
-DEMO_CONTEXT = [
+DEMO_DIALOGUE = [
     "seed=0",
-    "data.demo.context=0.9",
+    "data.demo.cueless_share=0.9",
     "data.demo.n_dialogues=250",
     "data.demo.min_turns=6",
     "data.demo.max_turns=10",
@@ -253,14 +253,14 @@ DEMO_CONTEXT = [
     "data.demo.audio_dim=128",
     "data.demo.visual_dim=128",
     "data.demo.signal_fraction=1.0",
-    "model.name=sync_tva_context",
+    "model.name=sync_tva_dialogue",
     "model.msde=false",
     "model.gat_layers=0",
     "model.caf=false",
     "model.dropout=0.2",
-    "model.context.layers=1",
-    "model.context.past=2",
-    "model.context.future=0",
+    "model.dialogue.layers=1",
+    "model.dialogue.past=2",
+    "model.dialogue.future=0",
     "train.batch_size=128",
     "train.lr=0.005",
     "train.num_threads=1",
@@ -268,7 +268,7 @@ DEMO_CONTEXT = [
 
 
 def _demo_score(overrides: list[str], epochs: int) -> float:
-    exp = build_experiment(load_config(None, DEMO_CONTEXT + overrides))
+    exp = build_experiment(load_config(None, DEMO_DIALOGUE + overrides))
     optimizer = torch.optim.AdamW(exp.model.parameters(), lr=exp.cfg.train.lr, weight_decay=exp.cfg.train.weight_decay)
     loss_fn = make_loss("ce", [u.label for u in exp.data.train], len(exp.data.labels))
     for epoch in range(1, epochs + 1):
@@ -277,18 +277,18 @@ def _demo_score(overrides: list[str], epochs: int) -> float:
 
 
 @pytest.mark.slow  # two 6-epoch trainings on 250 dialogues: 5 s idle, several times that on a busy 2-core machine
-def test_context_beats_the_per_utterance_model_on_the_demo_context_setting(one_thread):
-    """Fixed seed; seeds 0-2 gave gaps of 0.22-0.29 weighted F1 (context 0.93-0.97, layers=0 0.67-0.72)."""
-    with_context = _demo_score([], epochs=6)
-    without = _demo_score(["model.context.layers=0"], epochs=6)
-    print(f"demo context setting, test weighted F1: context {with_context:.3f}, layers=0 {without:.3f}")
-    assert with_context > without + 0.10, (with_context, without)
+def test_the_dialogue_model_beats_the_per_utterance_model_on_cueless_turns(one_thread):
+    """Fixed seed; seeds 0-2 gave gaps of 0.22-0.29 weighted F1 (dialogue 0.93-0.97, layers=0 0.67-0.72)."""
+    with_dialogue = _demo_score([], epochs=6)
+    without = _demo_score(["model.dialogue.layers=0"], epochs=6)
+    print(f"demo with cueless turns, test weighted F1: dialogue {with_dialogue:.3f}, layers=0 {without:.3f}")
+    assert with_dialogue > without + 0.10, (with_dialogue, without)
 
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("name", ["demo_context", "meld_context", "iemocap_context", "iemocap_pickle_context", "meld_pickle_context"])
-def test_context_configs_load(name):
+@pytest.mark.parametrize("name", ["demo_dialogue", "meld_dialogue", "iemocap_dialogue", "iemocap_pickle_dialogue", "meld_pickle_dialogue"])
+def test_dialogue_configs_load(name):
     cfg = load_config(CONFIGS / f"{name}.yaml")
-    assert cfg.model.name == "sync_tva_context" and cfg.model.context.layers > 0
+    assert cfg.model.name == "sync_tva_dialogue" and cfg.model.dialogue.layers > 0

@@ -56,7 +56,7 @@ class MeanGAT(GraphModel):
 
 @register_model("test_external_dialogue_gat")
 class DialogueMeanGAT(MeanGAT):
-    """MeanGAT whose utterance vectors attend over their dialogue (the package's HeteroGAT on the context graph)."""
+    """MeanGAT whose utterance vectors attend over their dialogue (the package's HeteroGAT on the dialogue graph)."""
 
     needs_dialogue = True
 
@@ -73,7 +73,7 @@ class DialogueMeanGAT(MeanGAT):
         pooled, maps = self.encode(g, return_attention)
         h, context = self.turns(dialogue, {NODE_TYPE: pooled}, return_attention=return_attention)
         if maps is not None:
-            maps.context = context
+            maps.dialogue = context
         return ModelOutput(logits=self.classifier(h[NODE_TYPE]), attention=maps)
 
 
@@ -114,5 +114,5 @@ def test_external_model_trains_resumes_predicts_draws_and_explores(tmp_path, cap
     assert sum(p.endswith(".png") for p in drawn) >= 2 and str(page) in drawn
     data = page_data(page)
     assert data["utterances"] and data["layers"] == 2 and data["utterances"][0]["gat"]["attention"]
-    heard = [link for u in data["utterances"] for link in (u["context"] or [])]
+    heard = [link for u in data["utterances"] for link in (u["dialogue_attention"] or [])]
     assert bool(heard) == model.needs_dialogue  # a dialogue model's page holds the turns each utterance attended to

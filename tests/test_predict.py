@@ -137,8 +137,8 @@ def test_a_text_run_refuses_media_without_transcript_unless_allowed(text_run, tm
 
 
 @pytest.mark.slow
-def test_a_context_model_predicts_each_conversation_with_its_context(text_run, tmp_path, text_model):
-    run_dir = csv_run(text_run.parent, text_model, "model.name=sync_tva_context")
+def test_a_dialogue_model_predicts_each_conversation_whole(text_run, tmp_path, text_model):
+    run_dir = csv_run(text_run.parent, text_model, "model.name=sync_tva_dialogue")
     csv = text_run.parent / "meld" / "test_sent_emo.csv"
     assert predict.main(["--run", str(run_dir), str(csv), "--out", str(tmp_path / "p"), "--draw"]) == 0
     expected = json.loads((run_dir / "metrics.json").read_text())["test"]
@@ -146,7 +146,7 @@ def test_a_context_model_predicts_each_conversation_with_its_context(text_run, t
     assert len(list((tmp_path / "p" / "attention").glob("*.png"))) == 12
     assert sorted(p.name for p in (tmp_path / "p" / "conversations").glob("*.png")) == [f"dialogue_{d}.png" for d in range(3)]
     whole = Predictor.from_run(run_dir).predict_csv(csv, attention=True)
-    assert all(b.dialogue is not None and "context" in vars(b.maps) for b in whole.attention)
+    assert all(b.dialogue is not None and "dialogue" in vars(b.maps) for b in whole.attention)
     pd.read_csv(csv, dtype=str).head(1).to_csv(tmp_path / "alone.csv", index=False)  # dia0_utt0 without its dialogue
     alone = Predictor.from_run(run_dir).predict_csv(tmp_path / "alone.csv")
     assert alone[0].uid == whole[0].uid and alone[0].probs != pytest.approx(whole[0].probs, abs=1e-6)

@@ -1,4 +1,4 @@
-"""The conversation view draws a dialogue's context graph from a real forward pass of the context model."""
+"""The conversation view draws a dialogue's graph from a real forward pass of the dialogue model."""
 
 import matplotlib
 
@@ -15,15 +15,15 @@ from sync_tva.train.experiment import build_experiment  # noqa: E402
 from sync_tva.viz.conversation import draw_conversation, extract_conversation  # noqa: E402
 from sync_tva.viz.draw import save_figure  # noqa: E402
 
-CONTEXT = ["model.name=sync_tva_context", "model.context.heads=2", "model.context.past=2", "model.context.future=1"]
+DIALOGUE = ["model.name=sync_tva_dialogue", "model.dialogue.heads=2", "model.dialogue.past=2", "model.dialogue.future=1"]
 
 
 @pytest.fixture(scope="module")
 def exp():
-    return build_experiment(load_config(None, TINY + CONTEXT + ["data.demo.context=0.5"]))
+    return build_experiment(load_config(None, TINY + DIALOGUE + ["data.demo.cueless_share=0.5"]))
 
 
-def test_one_marker_per_utterance_and_one_arc_per_context_edge(exp, tmp_path):
+def test_one_marker_per_utterance_and_one_arc_per_dialogue_edge(exp, tmp_path):
     dialogue = exp.data.dialogues("test")[0]
     conv = extract_conversation(exp, dialogue)
     assert conv.uids == [u.uid for u in dialogue] and len(conv.predicted) == len(dialogue)

@@ -358,37 +358,37 @@ def test_explorer_in_headless_chromium(page, tables, browser, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def context_page(tmp_path_factory) -> Path:
-    """The page of a tiny run of the dialogue-context model (its test split)."""
-    out = tmp_path_factory.mktemp("explorer-context")
-    config = Path(__file__).parents[1] / "configs" / "demo_context.yaml"
+def dialogue_page(tmp_path_factory) -> Path:
+    """The page of a tiny run of the dialogue model (its test split)."""
+    out = tmp_path_factory.mktemp("explorer-dialogue")
+    config = Path(__file__).parents[1] / "configs" / "demo_dialogue.yaml"
     run = [sys.executable, "-m", "sync_tva.run", "--config", str(config), "--out", str(out / "run"), *TINY_RUN]
     done = subprocess.run(run, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     trained = load_model(out / "run")
-    return explorer.write_explorer_page(trained, trained.load_split("test"), out / "page.html", title="context")
+    return explorer.write_explorer_page(trained, trained.load_split("test"), out / "page.html", title="dialogue")
 
 
-@pytest.mark.slow  # trains a tiny context run
-def test_conversation_panel_draws_context_attention_and_opens_a_turn(context_page, browser):
-    data = page_data(context_page)
+@pytest.mark.slow  # trains a tiny dialogue run
+def test_conversation_panel_draws_dialogue_attention_and_opens_a_turn(dialogue_page, browser):
+    data = page_data(dialogue_page)
     utterances = data["utterances"]
     turn = {u["uid"]: i for i, u in enumerate(utterances)}
     for u in utterances:
-        links = u["context"]
-        # Past turns only (demo_context: past 2, future 0), of the same dialogue; per relation a distribution.
+        links = u["dialogue_attention"]
+        # Past turns only (demo_dialogue: past 2, future 0), of the same dialogue; per relation a distribution.
         assert all(utterances[turn[link["source"]]]["dialogue"] == u["dialogue"] for link in links)
         assert all(turn[link["source"]] <= turn[u["uid"]] for link in links)
         for relation in {link["relation"] for link in links}:
             assert sum(link["attention"] for link in links if link["relation"] == relation) == pytest.approx(1.0, abs=1e-5)
-    target = next(u for u in utterances if any(link["source"] != u["uid"] for link in u["context"]))
-    browser.open(context_page.resolve().as_uri(), "document.querySelector('#canvas svg')")
+    target = next(u for u in utterances if any(link["source"] != u["uid"] for link in u["dialogue_attention"]))
+    browser.open(dialogue_page.resolve().as_uri(), "document.querySelector('#canvas svg')")
     browser.choose("utterance", target["uid"])
     assert browser.evaluate("document.getElementById('conversation').hidden") is False
     arcs = browser.evaluate(
-        "[...document.querySelectorAll('#conversation path.context')].map(p => [p.dataset.source, p.dataset.relation, Number(p.dataset.value)])"
+        "[...document.querySelectorAll('#conversation path.dialogue')].map(p => [p.dataset.source, p.dataset.relation, Number(p.dataset.value)])"
     )
-    want = [[link["source"], link["relation"], link["attention"]] for link in target["context"] if link["source"] != target["uid"]]
+    want = [[link["source"], link["relation"], link["attention"]] for link in target["dialogue_attention"] if link["source"] != target["uid"]]
     assert sorted(arcs) == sorted(want)
     other = next(u["uid"] for u in utterances if u["dialogue"] == target["dialogue"] and u["uid"] != target["uid"])
     browser.evaluate(f"document.querySelector('#conversation .turn[data-uid=\"{other}\"]').dispatchEvent(new MouseEvent('click'))")

@@ -9,7 +9,7 @@ run's own extractor settings into its feature store.
 Prints a table (utterance, top emotion, probability, runner-up) and writes ``OUT/predictions.csv``
 and ``OUT/predictions.jsonl`` with every class's probability; ``metrics.json`` when the CSV has
 labels; with ``--draw``, ``OUT/attention/<utterance>.png`` for each utterance and, for a
-context model, ``OUT/conversations/dialogue_<id>.png`` for each conversation.
+dialogue model, ``OUT/conversations/dialogue_<id>.png`` for each conversation.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def draw_predictions(predictor: Predictor, result: PredictionSet, out: Path) -> 
     """One attention drawing per utterance (last GAT layer, heads averaged, 3 strongest edges per node)."""
     by_uid = {p.uid: p for p in result}
     paths = []
-    for chunk in predictor.planned_batches(result.utterances):  # a conversation stays with its context
+    for chunk in predictor.planned_batches(result.utterances):  # a conversation stays whole
         for ua in extract_attention(predictor.trained, chunk):
             pred = by_uid[ua.uid]
             fig = draw_attention(ua, top_k=3, modalities=predictor.modalities)
@@ -112,7 +112,7 @@ def draw_predictions(predictor: Predictor, result: PredictionSet, out: Path) -> 
 
 
 def draw_conversations(predictor: Predictor, result: PredictionSet, out: Path) -> list[Path]:
-    """A context model's view of each conversation: turns, speakers, emotions and context attention."""
+    """A dialogue model's view of each conversation: turns, speakers, emotions and attention over the dialogue."""
     paths = []
     for unit in dialogue_units(result.utterances):
         conv = extract_conversation(predictor.trained, [result.utterances[i] for i in unit])
@@ -120,7 +120,7 @@ def draw_conversations(predictor: Predictor, result: PredictionSet, out: Path) -
             conv = replace(conv, true=conv.predicted)
         fig = draw_conversation(conv)
         if not result.labelled:
-            fig.axes[0].set_title(f"dialogue {conv.dialogue}: context attention; predicted emotions (no labels given)", fontsize=9)
+            fig.axes[0].set_title(f"dialogue {conv.dialogue}: dialogue attention; predicted emotions (no labels given)", fontsize=9)
         paths += save_figure(fig, out / "conversations" / safe_uid("dialogue", conv.dialogue), formats=("png",))
     return paths
 

@@ -24,6 +24,7 @@ from .schema import Config
 
 __all__ = [
     "RENAMED",
+    "RENAMED_VALUES",
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
@@ -35,10 +36,23 @@ __all__ = [
 
 # Old spelling -> the key that replaced it. Given alone, the old key sets the new one with a
 # FutureWarning; given beside the new one it must agree with it (configs written before the
-# rename carry both), and is then dropped.
+# rename carry both), and is then dropped. A renamed section moves key by key, and each file
+# and override is renamed before they merge, so an old override (model.context.past=3) still
+# overrides a new file's model.dialogue.past.
 RENAMED = {
     "features.text.finetune.context_turns": "features.text.context_turns",  # one setting for fine-tuning and extraction
+    "model.context": "model.dialogue",  # "context" meant five things; the conversation model is the dialogue model
+    "data.demo.context": "data.demo.cueless_share",  # the demo's turns without cues, not a context setting
 }
+
+# Old value -> the value that replaced it, per key; read with a FutureWarning (checkpoints of
+# earlier versions name the old model).
+RENAMED_VALUES = {
+    "model.name": {"sync_tva_context": "sync_tva_dialogue"},
+}
+
+# Config files renamed with the model: a missing ``X_context.yaml`` is read as ``X_dialogue.yaml``.
+RENAMED_FILE_SUFFIXES = {"_context.yaml": "_dialogue.yaml"}
 
 
 def _type_name(tp: Any) -> str:
@@ -139,18 +153,40 @@ def _pop_dotted(tree: dict, dotted: str) -> tuple[bool, Any]:
     return (True, tree.pop(leaf)) if leaf in tree else (False, None)
 
 
+def _leaves(value: Any, suffix: str = "") -> list[tuple[str, Any]]:
+    """``(".a.b", leaf)`` for every leaf under a section (``[("", value)]`` for a plain value)."""
+    if not isinstance(value, dict):
+        return [(suffix, value)]
+    return [leaf for key, child in value.items() for leaf in _leaves(child, f"{suffix}.{key}")]
+
+
 def _apply_renamed(raw: dict) -> None:
-    """Move each old spelling of :data:`RENAMED` to its new key (in place); a disagreement between the two is an error."""
-    for old, new in RENAMED.items():
-        found, value = _pop_dotted(raw, old)
+    """Move each old spelling of :data:`RENAMED` to its new key and each old value of :data:`RENAMED_VALUES` to its new one (in place).
+
+    A disagreement between an old key and its new one is an error.
+    """
+    for old_root, new_root in RENAMED.items():
+        found, value = _pop_dotted(raw, old_root)
         if not found:
             continue
-        has_new, current = _pop_dotted(raw, new)
-        if has_new and current != value:
-            raise ConfigError(f"{old}={value!r} and {new}={current!r} disagree; they are one setting now: keep {new} only")
-        if not has_new:
-            warnings.warn(f"{old} is deprecated; it sets {new} (use that key)", FutureWarning, stacklevel=4)
-        _set_dotted(raw, new, value)
+        warned = False
+        for suffix, leaf in _leaves(value):
+            old, new = old_root + suffix, new_root + suffix
+            has_new, current = _pop_dotted(raw, new)
+            if has_new and current != leaf:
+                raise ConfigError(f"{old}={leaf!r} and {new}={current!r} disagree; they are one setting now: keep {new} only")
+            if not has_new and not warned:
+                warnings.warn(f"{old_root} is deprecated; it sets {new_root} (use that key)", FutureWarning, stacklevel=4)
+                warned = True
+            _set_dotted(raw, new, leaf)
+    for key, renamed in RENAMED_VALUES.items():
+        found, value = _pop_dotted(raw, key)
+        if not found:
+            continue
+        if isinstance(value, str) and value in renamed:
+            warnings.warn(f"{key}={value} is deprecated; it is {key}={renamed[value]} now", FutureWarning, stacklevel=4)
+            value = renamed[value]
+        _set_dotted(raw, key, value)
 
 
 def config_from_dict(raw: dict, source: str) -> Config:
@@ -210,10 +246,31 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, raw if _is_braced_text(value, raw) else value
 
 
+def _new_spelling(dotted: str) -> str | None:
+    """``dotted`` under its new name when it is, or lies under, an old key of :data:`RENAMED`; else None."""
+    for old, new in RENAMED.items():
+        if dotted == old or dotted.startswith(f"{old}."):
+            return new + dotted[len(old) :]
+    return None
+
+
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Merge dotted overrides into a raw config dict (in place) and return it."""
-    for text in overrides:
-        key, value = parse_override(text)
+    """Merge dotted overrides into a raw config dict (in place) and return it.
+
+    An old key of :data:`RENAMED` sets its new one with a FutureWarning; given beside the new
+    key it must agree with it and is dropped.
+    """
+    pairs = [parse_override(text) for text in overrides]
+    given = dict(pairs)
+    for key, value in pairs:
+        new = _new_spelling(key)
+        if new is not None:
+            if new in given:
+                if given[new] != value:
+                    raise ConfigError(f"{key}={value!r} and {new}={given[new]!r} disagree; they are one setting now: keep {new} only")
+                continue
+            warnings.warn(f"{key} is deprecated; it sets {new} (use that key)", FutureWarning, stacklevel=3)
+            key = new
         _set_dotted(raw, key, value)
     return raw
 
@@ -242,11 +299,27 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
+def _renamed_file(path: Path) -> Path:
+    """``path``, or the file it was renamed to (with a FutureWarning) when only that one exists."""
+    for old, new in RENAMED_FILE_SUFFIXES.items():
+        if not path.exists() and path.name.endswith(old):
+            renamed = path.with_name(path.name[: -len(old)] + new)
+            if renamed.is_file():
+                warnings.warn(f"{path} was renamed to {renamed}; read that file", FutureWarning, stacklevel=4)
+                return renamed
+    return path
+
+
 def _read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     """A config may name ``base: other.yaml`` (relative to itself) to inherit and override."""
+    path = _renamed_file(path)
     if path.resolve() in chain:
         raise ConfigError(f"{path}: base: cycle {' -> '.join(str(p) for p in (*chain, path.resolve()))}")
     data = read_yaml(path)
+    try:
+        _apply_renamed(data)  # before merging: this file's old keys yield to a later file or override
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     base = data.pop("base", None)
     if base is None:
         return data

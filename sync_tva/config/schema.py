@@ -33,9 +33,9 @@ __all__ = [
     "AudioFeaturesConfig",
     "ColumnsConfig",
     "Config",
-    "ContextConfig",
     "DataConfig",
     "DemoConfig",
+    "DialogueConfig",
     "FeaturesConfig",
     "FinetuneConfig",
     "GraphConfig",
@@ -87,7 +87,7 @@ class DemoConfig(Section):
     signal_fraction: float = bounded(0.5, UNIT)  # share of a modality's nodes that carry its cue; the rest are noise
     noise: float = bounded(1.0, NON_NEGATIVE)  # standard deviation of the Gaussian noise on every node
     split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # train/dev/test share of dialogues
-    context: float = bounded(0.0, UNIT)  # share of turns without cues that repeat their speaker's previous emotion (dialogues become two-party); 0: off
+    cueless_share: float = bounded(0.0, UNIT)  # share of turns without cues that repeat their speaker's previous emotion (dialogues become two-party); 0: off
 
     def check_rules(self, prefix: str) -> None:
         """Turn and node ranges are ``[min, max]``; the split is three positive shares summing to 1."""
@@ -244,11 +244,11 @@ class GraphConfig(Section):
 
 
 @dataclass
-class ContextConfig(Section):
-    """Conversation context for model.name=sync_tva_context: graph attention over each dialogue's utterances."""
+class DialogueConfig(Section):
+    """The dialogue model (model.name=sync_tva_dialogue): graph attention over each dialogue's utterances."""
 
-    schema: str = "dialogue"  # context schema name (sync_tva/graphs/schemas/context/NAME.yaml) or a path to a YAML file
-    layers: int = bounded(2, NON_NEGATIVE)  # context graph-attention layers; 0 gives back the per-utterance model
+    schema: str = "dialogue"  # dialogue schema name (sync_tva/graphs/schemas/dialogue/NAME.yaml) or a path to a YAML file
+    layers: int = bounded(2, NON_NEGATIVE)  # graph-attention layers over the dialogue; 0 gives back the per-utterance model
     heads: Optional[int] = bounded(None, POSITIVE)  # heads per relation's GATConv; None: model.heads; must divide model.hidden
     past: int = bounded(8, NON_NEGATIVE)  # earlier turns of the dialogue each utterance hears; 0: none
     future: int = bounded(4, NON_NEGATIVE)  # later turns it hears; 0: an online model that never looks ahead
@@ -266,7 +266,7 @@ class ModelConfig(Section):
     name: str = "sync_tva"  # registered model (sync_tva.models.list_models())
     modalities: list[str] = field(default_factory=lambda: list(MODALITIES))  # non-empty subset of text/audio/visual
     hidden: int = bounded(64, POSITIVE)  # model width shared by all blocks
-    heads: int = bounded(4, POSITIVE)  # attention heads of every block whose own count is unset (msde_heads, gat_heads, caf_heads, context.heads)
+    heads: int = bounded(4, POSITIVE)  # attention heads of every block whose own count is unset (msde_heads, gat_heads, caf_heads, dialogue.heads)
     msde: bool = True  # modality-specific dynamic enhancement; off = a linear projection only
     msde_heads: Optional[int] = bounded(None, POSITIVE)  # heads of the MSDE self-attention; None: model.heads; must divide hidden
     gat_layers: int = bounded(2, NON_NEGATIVE)  # heterogeneous GAT layers (0 allowed)
@@ -279,15 +279,15 @@ class ModelConfig(Section):
     normalize: Literal["standard", "robust", "none"] = "standard"  # input normalisation per modality and feature, fitted on the training split
     normalize_by: Literal["none", "speaker"] = "none"  # speaker: standardise each modality per speaker with that speaker's own statistics in the same split (features only, never labels), before model.normalize
     speaker_min_utterances: int = bounded(8, AT_LEAST_TWO)  # speaker: a speaker with fewer utterances in a split is shrunk toward the training statistics (one utterance: the training statistics alone)
-    context: ContextConfig = owned_by(("sync_tva_context",), default_factory=ContextConfig)  # dialogue context
+    dialogue: DialogueConfig = owned_by(("sync_tva_dialogue",), default_factory=DialogueConfig)  # the dialogue model's graph over each conversation
 
     def __post_init__(self) -> None:
         """Head counts left unset (None) take ``heads`` now, so every reader sees a number."""
         for name in BLOCK_HEADS:
             if getattr(self, name) is None:
                 setattr(self, name, self.heads)
-        if self.context.heads is None:
-            self.context = replace(self.context, heads=self.heads)  # a copy: a shared section stays as it was
+        if self.dialogue.heads is None:
+            self.dialogue = replace(self.dialogue, heads=self.heads)  # a copy: a shared section stays as it was
 
     def check_rules(self, prefix: str) -> None:
         """Keys of other models keep their defaults; modalities are a non-empty subset without repeats; the heads of every block built divide ``hidden``."""
@@ -302,8 +302,8 @@ class ModelConfig(Section):
         if len(set(mods)) != len(mods):
             raise ConfigError(f"{prefix}.modalities: repeated modality in {mods}")
         heads = {name: getattr(self, name) for name in BLOCK_HEADS}
-        if reads(self, "context"):  # validated only for a model that builds the context layers
-            heads["context.heads"] = self.context.heads
+        if reads(self, "dialogue"):  # validated only for a model that builds the dialogue layers
+            heads["dialogue.heads"] = self.dialogue.heads
         for name, count in heads.items():  # hidden > 0 passed already: blame the heads
             if self.hidden % count:
                 raise ConfigError(

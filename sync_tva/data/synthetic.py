@@ -7,11 +7,11 @@ combine text, audio and visual to be right. Cues sit on a contiguous stretch of 
 the same relative time in every modality (so aligned edges are meaningful); the other nodes
 are noise. Classes follow MELD's training distribution.
 
-The context setting (``data.demo.context`` > 0, off by default) makes the conversation matter:
+Cueless turns (``data.demo.cueless_share`` > 0, off by default) make the conversation matter:
 dialogues become two-party (speakers alternate), and a turn whose speaker's previous turn (two
 turns back) carries its cues becomes, with that probability, a turn without any cue (every node
 is noise) that repeats that previous turn's emotion. Only a model that reads the dialogue can
-tell it; one hop of context reaches the answer (no chains of cueless turns).
+tell it; one hop over the dialogue reaches the answer (no chains of cueless turns).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _labels_for_dialogue(rng: np.random.Generator, turns: int) -> list[int]:
     return labels
 
 
-def _borrow_context(rng: np.random.Generator, utts: list[Utterance], share: float, noise: float) -> None:
+def _make_cueless(rng: np.random.Generator, utts: list[Utterance], share: float, noise: float) -> None:
     """Make ``utts`` a two-party dialogue where a ``share`` of eligible turns only repeat their speaker's previous emotion.
 
     Draws from ``rng`` only when the setting is on, so the default corpus stays as it was.
@@ -84,7 +84,7 @@ def _borrow_context(rng: np.random.Generator, utts: list[Utterance], share: floa
             cueless[i] = True
             utt.label = utts[i - 2].label  # the same speaker's previous turn, which has its cues
             utt.features = {m: rng.normal(0.0, noise, size=x.shape).astype(np.float32) for m, x in utt.features.items()}
-            utt.text = f"{utt.text.rsplit(' (', 1)[0]} ({MELD_LABELS[utt.label]}, no cue: from context)"
+            utt.text = f"{utt.text.rsplit(' (', 1)[0]} ({MELD_LABELS[utt.label]}, no cue: from their earlier turn)"
 
 
 def make_demo(cfg: DemoConfig, seed: int) -> DatasetSplits:
@@ -123,8 +123,8 @@ def make_demo(cfg: DemoConfig, seed: int) -> DatasetSplits:
                     spans=spans,
                 )
             )
-        if cfg.context > 0:
-            _borrow_context(rng, utts, cfg.context, cfg.noise)
+        if cfg.cueless_share > 0:
+            _make_cueless(rng, utts, cfg.cueless_share, cfg.noise)
         dialogues.append(utts)
     return _split_dialogues(dialogues, cfg.split, rng)
 

@@ -35,7 +35,7 @@ Plan = list[list[Unit]]  # the batches of one pass, each a list of units
 class Batch:
     """A batched heterograph with its labels [B] and utterance ids, in the same order.
 
-    ``dialogue`` is the batch's context graph (node ``i`` is utterance ``i``) for models that
+    ``dialogue`` is the batch's dialogue graph (node ``i`` is utterance ``i``) for models that
     read the conversation, None for the per-utterance model.
     """
 
@@ -54,9 +54,9 @@ def single_units(n: int) -> list[Unit]:
     return [[i] for i in range(n)]
 
 
-def batch_units(utterances: Sequence[Utterance], context: DialogueGraphBuilder | None) -> list[Unit]:
-    """Whole dialogues for a model that reads the conversation (``context`` given), single utterances otherwise."""
-    return dialogue_units(utterances) if context is not None else single_units(len(utterances))
+def batch_units(utterances: Sequence[Utterance], dialogue_builder: DialogueGraphBuilder | None) -> list[Unit]:
+    """Whole dialogues for a model that reads the conversation (``dialogue_builder`` given), single utterances otherwise."""
+    return dialogue_units(utterances) if dialogue_builder is not None else single_units(len(utterances))
 
 
 def plan_batches(units: Sequence[Unit], batch_size: int, *, shuffle_seed: int | None = None) -> Plan:
@@ -84,10 +84,10 @@ def plan_batches(units: Sequence[Unit], batch_size: int, *, shuffle_seed: int | 
 
 
 def plan_utterances(
-    utterances: Sequence[Utterance], batch_size: int, *, context: DialogueGraphBuilder | None = None, shuffle_seed: int | None = None
+    utterances: Sequence[Utterance], batch_size: int, *, dialogue_builder: DialogueGraphBuilder | None = None, shuffle_seed: int | None = None
 ) -> Plan:
     """The batches of one pass over ``utterances``: their :func:`batch_units` packed by :func:`plan_batches`."""
-    return plan_batches(batch_units(utterances, context), batch_size, shuffle_seed=shuffle_seed)
+    return plan_batches(batch_units(utterances, dialogue_builder), batch_size, shuffle_seed=shuffle_seed)
 
 
 def planned_utterances(utterances: Sequence[Utterance], plan: Plan) -> list[list[Utterance]]:
@@ -109,13 +109,13 @@ def iterate_batches(
     shuffle_seed: int | None = None,
     plan: Plan | None = None,
     shard: tuple[int, int] | None = None,
-    context: DialogueGraphBuilder | None = None,
+    dialogue_builder: DialogueGraphBuilder | None = None,
     workers: int = 0,
 ) -> Iterator[Batch]:
     """Yield the batches of ``plan`` (default: :func:`plan_utterances` with ``batch_size`` and ``shuffle_seed``).
 
-    With ``context`` (the batching of a model that reads the conversation) the default plan
-    keeps whole dialogues and every batch carries its context graph.
+    With ``dialogue_builder`` (the batching of a model that reads the conversation) the default
+    plan keeps whole dialogues and every batch carries its dialogue graph.
 
     With ``shard=(rank, world_size)`` each planned batch yields only this rank's share (an empty
     share yields nothing), so ranks step through the same sequence of global batches.
@@ -125,42 +125,42 @@ def iterate_batches(
     are the same as without.
     """
     if plan is None:
-        plan = plan_utterances(utterances, batch_size, context=context, shuffle_seed=shuffle_seed)
+        plan = plan_utterances(utterances, batch_size, dialogue_builder=dialogue_builder, shuffle_seed=shuffle_seed)
     owned = (shard_units(planned, *shard) if shard is not None else planned for planned in plan)
     batches = [chosen for own in owned if (chosen := [utterances[i] for unit in own for i in unit])]
     if workers == 0:
-        yield from (make_batch(chosen, builder, context=context) for chosen in batches)
+        yield from (make_batch(chosen, builder, dialogue_builder=dialogue_builder) for chosen in batches)
         return
     # batch_size=None: every item already is a whole batch; the loader keeps the item order. Its
     # own generator: the workers' seed must not be drawn from the global RNG (dropout's stream).
-    loader = DataLoader(_PlannedBatches(batches, builder, context), batch_size=None, num_workers=workers, generator=torch.Generator())
+    loader = DataLoader(_PlannedBatches(batches, builder, dialogue_builder), batch_size=None, num_workers=workers, generator=torch.Generator())
     yield from loader
 
 
 class _PlannedBatches(Dataset):
     """Planned batches of utterances; item ``i`` is batch ``i`` built (what a prefetching worker runs)."""
 
-    def __init__(self, batches: list[list[Utterance]], builder: UtteranceGraphBuilder, context: DialogueGraphBuilder | None):
-        self.batches, self.builder, self.context = batches, builder, context
+    def __init__(self, batches: list[list[Utterance]], builder: UtteranceGraphBuilder, dialogue_builder: DialogueGraphBuilder | None):
+        self.batches, self.builder, self.dialogue_builder = batches, builder, dialogue_builder
 
     def __len__(self) -> int:
         return len(self.batches)
 
     def __getitem__(self, i: int) -> Batch:
-        return make_batch(self.batches[i], self.builder, context=self.context)
+        return make_batch(self.batches[i], self.builder, dialogue_builder=self.dialogue_builder)
 
 
 def make_batch(
-    utterances: Sequence[Utterance], builder: UtteranceGraphBuilder, *, context: DialogueGraphBuilder | None = None
+    utterances: Sequence[Utterance], builder: UtteranceGraphBuilder, *, dialogue_builder: DialogueGraphBuilder | None = None
 ) -> Batch:
-    """One batch of ``utterances`` in the given order; with ``context``, also their context graph.
+    """One batch of ``utterances`` in the given order; with ``dialogue_builder``, also their dialogue graph.
 
-    The context graph joins the utterances of each dialogue as listed (runs of one dialogue id,
+    The dialogue graph joins the utterances of each dialogue as listed (runs of one dialogue id,
     see :func:`~sync_tva.records.dialogue_units`); no edge crosses dialogues.
     """
     graph = builder.build_batch([u.features for u in utterances])
     labels = torch.tensor([u.label for u in utterances], dtype=torch.long)
     dialogue = None
-    if context is not None:
-        dialogue = context.build_batch([[utterances[i].speaker for i in unit] for unit in dialogue_units(utterances)])
+    if dialogue_builder is not None:
+        dialogue = dialogue_builder.build_batch([[utterances[i].speaker for i in unit] for unit in dialogue_units(utterances)])
     return Batch(graph=graph, labels=labels, uids=[u.uid for u in utterances], dialogue=dialogue)

@@ -1,10 +1,10 @@
-"""Conversation context graphs: one node per utterance, typed relations to the turns around it.
+"""Dialogue graphs: one node per utterance, typed relations to the turns around it.
 
 Beyond the paper (its own future work): the utterances of one dialogue form a graph whose
 relations are a direction in time (past, future, self) and a speaker condition (same, other,
-any). The relation vocabulary is declared once in YAML (``schemas/context/*.yaml``, loaded by
+any). The relation vocabulary is declared once in YAML (``schemas/dialogue/*.yaml``, loaded by
 name or path); how far each direction reaches comes from the config
-(``model.context.past``/``future``) through :meth:`DialogueSchema.resolve`, so ``future: 0``
+(``model.dialogue.past``/``future``) through :meth:`DialogueSchema.resolve`, so ``future: 0``
 gives an online model that never looks ahead. :class:`DialogueGraphBuilder` writes the edge
 lists of a whole batch of dialogues at once with index arithmetic, never a loop over edges::
 
@@ -35,8 +35,8 @@ __all__ = [
     "dialogue_schema_from_dict",
 ]
 
-NODE_TYPE = "utterance"  # the one node type of a context graph
-CONTEXT_SCHEMA_DIR = SCHEMA_DIR / "context"
+NODE_TYPE = "utterance"  # the one node type of a dialogue graph
+DIALOGUE_SCHEMA_DIR = SCHEMA_DIR / "dialogue"
 _DIRECTIONS = ("past", "future", "self")
 _SPEAKERS = ("same", "other", "any")
 
@@ -57,7 +57,7 @@ class DialogueRelation:
 
 @dataclass(frozen=True)
 class DialogueSchema:
-    """The relations of a context graph; :meth:`resolve` gives them their windows."""
+    """The relations of a dialogue graph; :meth:`resolve` gives them their windows."""
 
     name: str
     relations: tuple[DialogueRelation, ...]
@@ -82,8 +82,8 @@ class DialogueSchema:
                 kept.append(rel)
         if not kept:
             raise SchemaError(
-                f"{self.source}: model.context.past={past} and future={future} leave no relation of schema "
-                f"{self.name!r}; raise a window, or set model.context.layers=0 for the per-utterance model"
+                f"{self.source}: model.dialogue.past={past} and future={future} leave no relation of schema "
+                f"{self.name!r}; raise a window, or set model.dialogue.layers=0 for the per-utterance model"
             )
         return replace(self, relations=tuple(kept))
 
@@ -103,7 +103,7 @@ class DialogueSchema:
 
 
 def dialogue_schema_from_dict(data: Any, source: str = "<memory>") -> DialogueSchema:
-    """Validate a context-schema mapping; every error names ``source`` and the key."""
+    """Validate a dialogue-schema mapping; every error names ``source`` and the key."""
     if not isinstance(data, dict):
         raise SchemaError(f"{source}: expected a mapping with keys name, relations")
     extra = sorted(set(data) - {"name", "relations", "description"})
@@ -132,13 +132,13 @@ def dialogue_schema_from_dict(data: Any, source: str = "<memory>") -> DialogueSc
 
 
 def list_dialogue_schemas() -> list[str]:
-    """Names of the context schemas that ship with the package."""
-    return sorted(p.stem for p in CONTEXT_SCHEMA_DIR.glob("*.yaml"))
+    """Names of the dialogue schemas that ship with the package."""
+    return sorted(p.stem for p in DIALOGUE_SCHEMA_DIR.glob("*.yaml"))
 
 
 def load_dialogue_schema(name_or_path: str | Path) -> DialogueSchema:
-    """A context schema by shipped name (``dialogue``) or by path to a YAML file."""
-    data, source = read_schema_yaml(name_or_path, CONTEXT_SCHEMA_DIR, "dialogue schema", "model.context.schema")
+    """A dialogue schema by shipped name (``dialogue``) or by path to a YAML file."""
+    data, source = read_schema_yaml(name_or_path, DIALOGUE_SCHEMA_DIR, "dialogue schema", "model.dialogue.schema")
     return dialogue_schema_from_dict(data, source=source)
 
 
@@ -167,7 +167,7 @@ def _relation_edges(
 
 
 class DialogueGraphBuilder:
-    """Batched context graphs from each dialogue's speakers in turn order (one node per utterance).
+    """Batched dialogue graphs from each dialogue's speakers in turn order (one node per utterance).
 
     The result is a batched ``DGLHeteroGraph`` with the single node type ``utterance`` and every
     relation of the resolved schema (possibly empty): graph ``b`` of the batch is dialogue ``b``,
@@ -184,7 +184,7 @@ class DialogueGraphBuilder:
         return f"{type(self).__name__}({self.schema!r})"
 
     def build_batch(self, dialogues: Sequence[Sequence[str]]) -> dgl.DGLHeteroGraph:
-        """One batched context graph; ``dialogues[b]`` lists dialogue ``b``'s speakers in turn order."""
+        """One batched dialogue graph; ``dialogues[b]`` lists dialogue ``b``'s speakers in turn order."""
         sizes = np.array([len(d) for d in dialogues], dtype=np.int64)
         graph_of = np.repeat(np.arange(len(sizes)), sizes)  # [N] dialogue of every node
         first = np.cumsum(sizes) - sizes

@@ -2,7 +2,7 @@
 
 from .base import AttentionMaps, GraphModel, ModelOutput, eval_mode
 from .caf import CAF, CAFAttention
-from .context import SyncTVAContext
+from .dialogue import SyncTVADialogue
 from .fused_gat import FusedHeteroGATLayer
 from .hetero_gat import GATAttention, HeteroGAT, HeteroGATLayer
 from .msde import MSDE, MSDEAttention, Projection
@@ -32,7 +32,7 @@ __all__ = [
     "SyncTVA",
     "SyncTVAOutput",
     "AttentionMaps",
-    "SyncTVAContext",
+    "SyncTVADialogue",
     "build_model",
     "list_models",
     "register_model",

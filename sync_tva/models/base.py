@@ -1,7 +1,7 @@
 """The model contract: what every registered model is, says and returns (like Hugging Face's ``PreTrainedModel``).
 
 Training, evaluation, prediction and drawing call a model only through :class:`GraphModel`:
-``needs_dialogue`` (batch whole dialogues with their context graph), ``dialogue_builder()``
+``needs_dialogue`` (batch whole dialogues with their dialogue graph), ``dialogue_builder()``
 (that graph's builder), ``checkpoint_parts()`` (plain data its checkpoint keeps) and one
 ``forward(g, *, dialogue=None, return_attention=False)`` returning a :class:`ModelOutput`.
 """
@@ -30,10 +30,10 @@ class AttentionMaps:
     ``gat[l][etype]``: [E, heads, 1] per layer and canonical edge type; ``msde[m]``:
     [B', heads, L, L] over utterances that have modality ``m``; ``msde_gates[m]``: [N_m, hidden];
     ``pooling[m]``: [N_m, 1]; ``caf``: cross-attention and modality gates (None when CAF is off);
-    ``context[l][etype]``: [E, heads, 1] per layer and relation of the batch's context graph
+    ``dialogue[l][etype]``: [E, heads, 1] per layer and relation of the batch's dialogue graph
     (``Batch.dialogue``, edge ``e`` of ``etype`` is its edge ``e``) for a model that reads the
     conversation, empty otherwise. A model without one of these blocks gives None per modality
-    (``msde``, ``msde_gates``), None (``caf``) or leaves ``context`` empty.
+    (``msde``, ``msde_gates``), None (``caf``) or leaves ``dialogue`` empty.
     """
 
     gat: list[GATAttention]
@@ -41,7 +41,7 @@ class AttentionMaps:
     msde_gates: dict[str, torch.Tensor | None]
     pooling: dict[str, torch.Tensor]
     caf: CAFAttention | None
-    context: list[GATAttention] = field(default_factory=list)
+    dialogue: list[GATAttention] = field(default_factory=list)
 
 
 @dataclass
@@ -58,14 +58,14 @@ class GraphModel(nn.Module):
     A subclass is built as ``cls(schema, in_dims, n_classes, cfg, **checkpoint_parts)`` and
     implements :meth:`forward`. One that reads the conversation sets ``needs_dialogue = True``
     and ``dialogue_schema`` (its resolved :class:`~sync_tva.graphs.dialogue.DialogueSchema`):
-    its batches then hold whole dialogues and their context graph.
+    its batches then hold whole dialogues and their dialogue graph.
     """
 
-    needs_dialogue: ClassVar[bool] = False  # batch whole dialogues and pass their context graph as ``dialogue``
-    dialogue_schema: DialogueSchema | None = None  # the context graph's resolved schema, for a model that needs dialogues
+    needs_dialogue: ClassVar[bool] = False  # batch whole dialogues and pass their dialogue graph as ``dialogue``
+    dialogue_schema: DialogueSchema | None = None  # the dialogue graph's resolved schema, for a model that needs dialogues
 
     def dialogue_builder(self) -> DialogueGraphBuilder | None:
-        """The builder of this model's context graphs (None: batched utterance by utterance)."""
+        """The builder of this model's dialogue graphs (None: batched utterance by utterance)."""
         if not self.needs_dialogue:
             return None
         if self.dialogue_schema is None:
@@ -77,7 +77,7 @@ class GraphModel(nn.Module):
         return {}
 
     def forward(self, g: DGLHeteroGraph, *, dialogue: DGLHeteroGraph | None = None, return_attention: bool = False) -> ModelOutput:
-        """Logits of the batched utterance graph ``g`` (``dialogue``: its context graph, for a model that needs one)."""
+        """Logits of the batched utterance graph ``g`` (``dialogue``: its dialogue graph, for a model that needs one)."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(g, *, dialogue=None, return_attention=False)")
 
 

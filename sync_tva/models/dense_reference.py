@@ -80,8 +80,8 @@ def _enhance(block: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Ten
         return block.proj(x)
     h = block.proj(x)
     m = mask.unsqueeze(-1).to(h.dtype)
-    context = (h * m).sum(1) / m.sum(1).clamp(min=1)  # [B, hidden]: mean over the utterance's nodes
-    h = h * torch.sigmoid(block.gate(torch.cat([h, context[:, None, :].expand_as(h)], dim=-1)))
+    utterance_mean = (h * m).sum(1) / m.sum(1).clamp(min=1)  # [B, hidden]: mean over the utterance's nodes
+    h = h * torch.sigmoid(block.gate(torch.cat([h, utterance_mean[:, None, :].expand_as(h)], dim=-1)))
     return block.norm(h + _attention(block.attn, h, h, mask))
 
 

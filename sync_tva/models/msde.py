@@ -1,7 +1,7 @@
 """MSDE: modality-specific dynamic enhancement (Sync-TVA, Sec. 3.2).
 
 Per modality: project node features to the model width, scale each feature by a dynamic
-gate computed from the node and its utterance's modality context, then let the nodes of
+gate computed from the node and the mean of its utterance's nodes of that modality, then let the nodes of
 one utterance attend to each other (multi-head self-attention), with residual, dropout and
 LayerNorm.
 """
@@ -71,8 +71,8 @@ class MSDE(nn.Module):
         self, x: torch.Tensor, counts: torch.Tensor, *, return_attention: bool = False
     ) -> tuple[torch.Tensor, MSDEAttention | None]:
         h = self.proj(x)  # [N, hidden]
-        context = segment_mean(h, counts)[segment_ids(counts)]  # [N, hidden]: the utterance's modality context
-        gate = torch.sigmoid(self.gate(torch.cat([h, context], dim=-1)))
+        utterance_mean = segment_mean(h, counts)[segment_ids(counts)]  # [N, hidden]: mean of the node's utterance, this modality
+        gate = torch.sigmoid(self.gate(torch.cat([h, utterance_mean], dim=-1)))
         h = h * gate
         present = counts > 0
         out = h

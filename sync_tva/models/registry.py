@@ -38,6 +38,6 @@ def build_model(schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cf
     """A freshly initialised instance of the model ``cfg.name`` names (an unknown name lists the choices).
 
     ``parts`` are what a model's ``checkpoint_parts()`` returned when its checkpoint was written
-    (plain data, e.g. the dialogue model's context schema), so it rebuilds without outside files.
+    (plain data, e.g. the dialogue model's dialogue schema), so it rebuilds without outside files.
     """
     return _MODELS.get(cfg.name)(schema, in_dims, n_classes, cfg, **parts)

@@ -129,17 +129,17 @@ class Predictor:
 
     @property
     def reads_conversations(self) -> bool:
-        """Whether the run's model reads each utterance with its conversation (a context model)."""
+        """Whether the run's model reads each utterance with its conversation (a dialogue model)."""
         return self.trained.model.needs_dialogue
 
     def planned_batches(self, utterances: Sequence[Utterance]) -> list[list[Utterance]]:
-        """The utterances of each batch as prediction batches them: whole dialogues together for a context model.
+        """The utterances of each batch as prediction batches them: whole dialogues together for a dialogue model.
 
         Anything that runs the model on part of a prediction set (drawings, attention) batches
-        through this, so a conversation is never cut from its context.
+        through this, so a conversation is never cut apart.
         """
-        context = self.trained.model.dialogue_builder()
-        return planned_utterances(utterances, plan_utterances(utterances, self.trained.cfg.train.batch_size, context=context))
+        dialogue_builder = self.trained.model.dialogue_builder()
+        return planned_utterances(utterances, plan_utterances(utterances, self.trained.cfg.train.batch_size, dialogue_builder=dialogue_builder))
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -218,9 +218,9 @@ class Predictor:
     def _attention(self, utterances: list[Utterance]) -> list[BatchAttention]:
         """Attention maps per planned batch, batched as :func:`sync_tva.inference.predict` batches them."""
         trained, out = self.trained, []
-        context = trained.model.dialogue_builder()
+        dialogue_builder = trained.model.dialogue_builder()
         for chunk in self.planned_batches(utterances):
-            batch = make_batch(chunk, trained.builder, context=context)
+            batch = make_batch(chunk, trained.builder, dialogue_builder=dialogue_builder)
             on = batch.to(trained.device)
             with eval_mode(trained.model):
                 result = trained.model(on.graph, dialogue=on.dialogue, return_attention=True)

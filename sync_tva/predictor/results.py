@@ -72,8 +72,8 @@ class UtterancePrediction:
 class BatchAttention:
     """The attention maps of one planned batch (model in eval mode), with the batch's graphs on the CPU.
 
-    ``dialogue`` is the batch's context graph for a context model (its maps then also hold
-    ``context``), None for the per-utterance model.
+    ``dialogue`` is the batch's dialogue graph for a dialogue model (its maps then also hold
+    ``dialogue``), None for the per-utterance model.
     """
 
     uids: list[str]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -81,8 +83,14 @@ class Experiment(TrainedModel):
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch (CPU and CUDA); data generation and shuffling take their own seeds."""
-    torch.manual_seed(seed)
+    """Seed Python's ``random``, numpy's global RNG and torch (CPU and every CUDA device).
+
+    The package's own randomness (data generation, shuffling, splits) takes its own seeded
+    generators; this covers code that draws from a global one (a user's model, a library).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # numpy takes 32 bits
+    torch.manual_seed(seed)  # seeds the CUDA generators of every device as well
 
 
 def _check_widths(data: DatasetSplits, dims: dict[str, int]) -> None:

@@ -53,17 +53,17 @@ def train_one_epoch(
     model = model if model is not None else exp.model
     model.train()
     seed = exp.cfg.seed * 100_003 + epoch
-    context = exp.model.dialogue_builder()  # a model that reads the conversation trains on whole dialogues
-    plan = plan_utterances(exp.data.train, cfg.batch_size, context=context, shuffle_seed=seed)  # planned once: every rank's share
+    dialogue_builder = exp.model.dialogue_builder()  # a model that reads the conversation trains on whole dialogues
+    plan = plan_utterances(exp.data.train, cfg.batch_size, dialogue_builder=dialogue_builder, shuffle_seed=seed)  # planned once: every rank's share
     train = drop_modalities(exp.data.train, cfg.modality_dropout, seed) if cfg.modality_dropout > 0 else exp.data.train
-    own = iterate_batches(train, exp.builder, cfg.batch_size, plan=plan, shard=dist.shard, context=context, workers=cfg.prefetch_workers)
+    own = iterate_batches(train, exp.builder, cfg.batch_size, plan=plan, shard=dist.shard, dialogue_builder=dialogue_builder, workers=cfg.prefetch_workers)
     total = 0.0
     for planned in tqdm(plan, desc=f"epoch {epoch}", leave=False, unit="batch", disable=not dist.is_main):
         mine = shard_units(planned, dist.rank, dist.world_size)
         if mine:
             batch = next(own).to(exp.device)
         else:  # this rank's share is empty
-            batch = next(iterate_batches(train, exp.builder, cfg.batch_size, plan=[planned[:1]], context=context)).to(exp.device)
+            batch = next(iterate_batches(train, exp.builder, cfg.batch_size, plan=[planned[:1]], dialogue_builder=dialogue_builder)).to(exp.device)
         everyone = torch.tensor([exp.data.train[i].label for unit in planned for i in unit], device=exp.device)
         share = loss_normaliser(loss_fn, batch.labels) / loss_normaliser(loss_fn, everyone) if mine else torch.zeros((), device=exp.device)
         loss = loss_fn(model(batch.graph, dialogue=batch.dialogue).logits, batch.labels)
@@ -103,7 +103,7 @@ def collect_logits(model: GraphModel, builder: UtteranceGraphBuilder, utterances
     """The model's logits for ``utterances`` in eval mode (the caller's mode is restored)."""
     uids, y_true, logits = [], [], []
     with eval_mode(model):
-        for batch in iterate_batches(utterances, builder, batch_size, context=model.dialogue_builder()):  # input order kept
+        for batch in iterate_batches(utterances, builder, batch_size, dialogue_builder=model.dialogue_builder()):  # input order kept
             batch = batch.to(device)
             logits.append(model(batch.graph, dialogue=batch.dialogue).logits.cpu())
             uids += batch.uids

@@ -210,7 +210,7 @@ def extract_attention(trained: TrainedModel, utterances: Sequence[Utterance]) ->
     """
     if not utterances:
         return []
-    batch = make_batch(utterances, trained.builder, context=trained.model.dialogue_builder()).to(trained.device)
+    batch = make_batch(utterances, trained.builder, dialogue_builder=trained.model.dialogue_builder()).to(trained.device)
     with eval_mode(trained.model):
         out = trained.model(batch.graph, dialogue=batch.dialogue, return_attention=True)
     g = batch.graph.to("cpu")

@@ -1,14 +1,14 @@
-"""The conversation view: one dialogue's context graph as the context model attended to it.
+"""The conversation view: one dialogue's graph as the dialogue model attended to it.
 
 Turns run left to right in time order, one lane per speaker, each utterance a marker coloured
 by its speaker and labelled with its true and predicted emotion (red when they differ). Every
-context edge is an arc from the turn that speaks to the turn that listens, coloured by its
+dialogue edge is an arc from the turn that speaks to the turn that listens, coloured by its
 relation, its opacity the attention (mean over heads) of the layer drawn; past edges bend
 above the lanes, future edges below, self-loops are left out (each is 1 by construction).
 
-Typical use on a finished ``sync_tva_context`` run::
+Typical use on a finished ``sync_tva_dialogue`` run::
 
-    trained = load_model("runs/demo_context")
+    trained = load_model("runs/demo_dialogue")
     conv = extract_conversation(trained, trained.load_split("test")[:9])   # one dialogue's turns
     save_figure(draw_conversation(conv), "out/dialogue")
 """
@@ -38,7 +38,7 @@ _BEND = 0.35  # arc curvature; one sign for all: arcs bend left of their directi
 
 @dataclass
 class ConversationAttention:
-    """One dialogue as the context model saw it; ``edges`` has one row per (layer, context edge),
+    """One dialogue as the dialogue model saw it; ``edges`` has one row per (layer, dialogue edge),
     ``src``/``dst`` are turn indices and ``attention`` is the mean over heads."""
 
     dialogue: str
@@ -56,19 +56,19 @@ class ConversationAttention:
 
 @torch.no_grad()
 def extract_conversation(trained: TrainedModel, utterances: Sequence[Utterance]) -> ConversationAttention:
-    """Run a context model once over one dialogue's ``utterances`` (in turn order) in eval mode."""
-    context = trained.model.dialogue_builder()
-    if context is None:
-        raise ValueError(f"model {trained.cfg.model.name!r} reads no conversation; draw a sync_tva_context run")
+    """Run a dialogue model once over one dialogue's ``utterances`` (in turn order) in eval mode."""
+    dialogue_builder = trained.model.dialogue_builder()
+    if dialogue_builder is None:
+        raise ValueError(f"model {trained.cfg.model.name!r} reads no conversation; draw a sync_tva_dialogue run")
     if len(dialogue_units(utterances)) != 1:
         raise DataError(
             f"draw_conversation takes one dialogue's utterances, got dialogues {sorted({u.dialogue for u in utterances})}"
         )
-    batch = make_batch(utterances, trained.builder, context=context).to(trained.device)
+    batch = make_batch(utterances, trained.builder, dialogue_builder=dialogue_builder).to(trained.device)
     with eval_mode(trained.model):
         out = trained.model(batch.graph, dialogue=batch.dialogue, return_attention=True)
     rows = []
-    for layer, per_relation in enumerate(out.attention.context):
+    for layer, per_relation in enumerate(out.attention.dialogue):
         for etype, att in per_relation.items():
             src, dst = batch.dialogue.edges(etype=etype)
             table = {"layer": layer, "relation": etype[1], "src": src.cpu().numpy(), "dst": dst.cpu().numpy()}
@@ -86,7 +86,7 @@ def extract_conversation(trained: TrainedModel, utterances: Sequence[Utterance])
 
 
 def draw_conversation(conv: ConversationAttention, *, layer: int = -1) -> plt.Figure:
-    """The dialogue's context graph at ``layer`` (negative counts from the last): one marker per turn."""
+    """The dialogue's graph at ``layer`` (negative counts from the last): one marker per turn."""
     n = len(conv.uids)
     lanes = list(dict.fromkeys(conv.speakers))  # speakers in order of first turn
     y = [lanes.index(s) for s in conv.speakers]
@@ -122,6 +122,6 @@ def draw_conversation(conv: ConversationAttention, *, layer: int = -1) -> plt.Fi
         ax.add_artist(speakers_legend)
         ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=7, title="relation")
     correct = sum(t == p for t, p in zip(conv.true, conv.predicted))
-    ax.set_title(f"dialogue {conv.dialogue}: context attention, layer {layer}; {correct}/{n} turns right", fontsize=9)
+    ax.set_title(f"dialogue {conv.dialogue}: dialogue attention, layer {layer}; {correct}/{n} turns right", fontsize=9)
     fig.tight_layout()
     return fig

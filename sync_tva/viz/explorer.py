@@ -13,8 +13,8 @@ For a run made from video, an utterance's record also holds its visual nodes' th
 fractions of the frame), shown beside the visual nodes of the graph and in the hover panel;
 records without them have neither key.
 
-For a dialogue-context model the page also holds each utterance's context attention
-(:func:`context_links`), drawn as arcs in its conversation panel (speakers as lanes, turns in
+For a dialogue model the page also holds each utterance's attention over the dialogue
+(:func:`dialogue_links`), drawn as arcs in its conversation panel (speakers as lanes, turns in
 time order). Element ids the tests drive: ``#search``, ``#filter-true``, ``#filter-pred``,
 ``#filter-correct``, ``#utterance``, ``#layer``, ``#head``, ``#relation``, ``#top-k``,
 ``#view-graph``, ``#view-heatmap``, ``#canvas`` (cells: ``rect.cell[data-row][data-col][data-value]``;
@@ -51,7 +51,7 @@ __all__ = [
     "write_explorer_page",
     "extract_in_batches",
     "page_batches",
-    "context_links",
+    "dialogue_links",
     "page_data",
     "png_data_uri",
 ]
@@ -127,7 +127,7 @@ def _utterance(ua: UtteranceAttention, utt: Utterance, links: list[dict[str, Any
         "msde": _msde_columns(ua.msde),
         "caf": _columns(ua.caf, ["attention"]),
         "caf_gates": _columns(ua.caf_gates, ["gate"]),
-        "context": links,  # a context model's: [{"source": uid, "relation": name, "attention": w}, ...], else None
+        "dialogue_attention": links,  # a dialogue model's: [{"source": uid, "relation": name, "attention": w}, ...], else None
         **_faces(ua),
     }
 
@@ -138,11 +138,11 @@ def explorer_data(
     *,
     title: str,
     modalities: Sequence[str],
-    context: Mapping[str, list[dict[str, Any]]] | None = None,
+    dialogue: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The page's data: labels, relations, head counts and one record per utterance (in time order).
 
-    ``context`` (see :func:`context_links`) gives each utterance's context attention, for a model that has it.
+    ``dialogue`` (see :func:`dialogue_links`) gives each utterance's attention over its dialogue, for a model that has it.
     """
     if len(uas) != len(utterances):
         raise ValueError(f"{len(uas)} attention records for {len(utterances)} utterances")
@@ -165,7 +165,7 @@ def explorer_data(
         "relations": sorted(relations.values(), key=lambda r: r["name"]),
         "layers": count("gat", "layer"),
         "heads": {"gat": count("gat", "head"), "msde": count("msde", "head"), "caf": count("caf", "head")},
-        "utterances": [_utterance(ua, utt, None if context is None else context.get(ua.uid, [])) for ua, utt in zip(uas, utterances)],
+        "utterances": [_utterance(ua, utt, None if dialogue is None else dialogue.get(ua.uid, [])) for ua, utt in zip(uas, utterances)],
     }
 
 
@@ -212,16 +212,16 @@ def extract_in_batches(trained: TrainedModel, utterances: Sequence[Utterance], b
 
 
 def page_batches(trained: TrainedModel, utterances: Sequence[Utterance], batch_size: int) -> list[list[Utterance]]:
-    """``utterances`` in the order given, batched as evaluation batches them (whole dialogues for a context model)."""
-    return planned_utterances(utterances, plan_utterances(utterances, batch_size, context=trained.model.dialogue_builder()))
+    """``utterances`` in the order given, batched as evaluation batches them (whole dialogues for a dialogue model)."""
+    return planned_utterances(utterances, plan_utterances(utterances, batch_size, dialogue_builder=trained.model.dialogue_builder()))
 
 
-def context_links(trained: TrainedModel, utterances: Sequence[Utterance]) -> dict[str, list[dict[str, Any]]]:
-    """Per utterance, the turns the last context layer attends to (mean of heads), for a context model.
+def dialogue_links(trained: TrainedModel, utterances: Sequence[Utterance]) -> dict[str, list[dict[str, Any]]]:
+    """Per utterance, the turns the last dialogue layer attends to (mean of heads), for a dialogue model.
 
     ``{uid: [{"source": uid, "relation": name, "attention": w}, ...]}`` from
     :func:`~sync_tva.viz.conversation.extract_conversation`, one dialogue at a time; the weights
-    of one relation into one utterance sum to 1. Empty for a model without dialogue context.
+    of one relation into one utterance sum to 1. Empty for a model that reads no dialogue.
     """
     if not trained.model.needs_dialogue:
         return {}
@@ -250,6 +250,6 @@ def write_explorer_page(
     links: dict[str, list[dict[str, Any]]] = {}
     for batch in page_batches(trained, utterances, batch_size):
         uas += extract_attention(trained, batch)
-        links.update(context_links(trained, batch))
-    data = explorer_data(uas, utterances, title=title, modalities=list(trained.schema.node_types), context=links or None)
+        links.update(dialogue_links(trained, batch))
+    data = explorer_data(uas, utterances, title=title, modalities=list(trained.schema.node_types), dialogue=links or None)
     return write_explorer(data, path)

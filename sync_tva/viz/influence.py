@@ -29,15 +29,15 @@ def _probabilities(trained: TrainedModel, variants: list[dgl.DGLHeteroGraph], ut
     """Class probabilities [len(variants), C] of ``utt`` with each graph of ``variants`` in its place, in eval mode.
 
     A model that reads the conversation sees each variant inside ``utt``'s dialogue ``turns``
-    (one copy of the dialogue per variant, with its own context graph); any other model sees the variants alone.
+    (one copy of the dialogue per variant, with its own dialogue graph); any other model sees the variants alone.
     """
-    context = trained.model.dialogue_builder()
+    dialogue_builder = trained.model.dialogue_builder()
     dialogue, rows = None, list(range(len(variants)))
-    if context is not None:
+    if dialogue_builder is not None:
         at = [t.uid for t in turns].index(utt.uid)
         others = [trained.builder.build(t.features) for t in turns]
         variants = [g for v in variants for g in others[:at] + [v] + others[at + 1 :]]  # dialogue after dialogue
-        dialogue = context.build_batch([[t.speaker for t in turns]] * len(rows)).to(trained.device)
+        dialogue = dialogue_builder.build_batch([[t.speaker for t in turns]] * len(rows)).to(trained.device)
         rows = [k * len(turns) + at for k in rows]
     with eval_mode(trained.model):
         logits = trained.model(dgl.batch(variants).to(trained.device), dialogue=dialogue).logits[rows]

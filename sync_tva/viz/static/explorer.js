@@ -368,26 +368,26 @@
   function renderConversation(u) {
     const section = byId("conversation");
     const turns = utterances.filter((x) => x.dialogue === u.dialogue); // page order = time order
-    const hasContext = turns.some((x) => x.context);
-    section.hidden = turns.length < 2 && !hasContext;
+    const hasDialogue = turns.some((x) => x.dialogue_attention);
+    section.hidden = turns.length < 2 && !hasDialogue;
     if (section.hidden) return;
     const speakers = [...new Set(turns.map((x) => x.speaker))];
     const step = 120, lane = 38, left = 90;
-    const top = hasContext ? 90 : 30; // room for the arcs above the lanes
+    const top = hasDialogue ? 90 : 30; // room for the arcs above the lanes
     const width = left + turns.length * step + 20, height = top + speakers.length * lane + 10;
     const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}` });
     speakers.forEach((s, i) => root.append(svg("text", { x: 6, y: top + 4 + i * lane, class: "band" }, s)));
     const at = new Map(turns.map((x, t) => [x.uid, [left + t * step + step / 2, top + speakers.indexOf(x.speaker) * lane]]));
-    const arcs = (x) => (x.context || []).filter((l) => l.source !== x.uid); // attention to itself has no arc
+    const arcs = (x) => (x.dialogue_attention || []).filter((l) => l.source !== x.uid); // attention to itself has no arc
     const relations = [...new Set(turns.flatMap((x) => arcs(x).map((l) => l.relation)))];
-    for (const link of arcs(u)) { // context attention of the selected utterance, as arcs into it
+    for (const link of arcs(u)) { // dialogue attention of the selected utterance, as arcs into it
       if (!at.has(link.source)) continue;
       const [x0, y0] = at.get(link.source).map((v, k) => v - 11 * k), [x1, y1] = at.get(u.uid).map((v, k) => v - 11 * k); // box tops
       const lift = 14 + Math.abs(x1 - x0) / 5;
       const arc = svg("path", {
         d: `M${x0},${y0} Q${(x0 + x1) / 2},${Math.min(y0, y1) - lift} ${x1},${y1}`, fill: "none",
         stroke: PALETTE[relations.indexOf(link.relation) % PALETTE.length], "stroke-width": (0.5 + 5 * link.attention).toFixed(2),
-        "stroke-opacity": 0.75, class: "context", "data-source": link.source, "data-relation": link.relation, "data-value": String(link.attention),
+        "stroke-opacity": 0.75, class: "dialogue", "data-source": link.source, "data-relation": link.relation, "data-value": String(link.attention),
       });
       arc.append(svg("title", {}, `${link.relation}: ${link.source} → ${u.uid}, ${fmt(link.attention)}`));
       root.append(arc);

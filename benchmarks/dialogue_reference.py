@@ -1,12 +1,12 @@
 """How much the conversation is worth on MELD text, measured without the package: an MLP vs a BiGRU on MiniLM vectors.
 
-A reference for ``sync_tva_context``: both models read the same mean-pooled MiniLM vector of
+A reference for ``sync_tva_dialogue``: both models read the same mean-pooled MiniLM vector of
 each utterance (``real_text.py``'s cache); the MLP classifies each utterance alone, the BiGRU
 also reads its dialogue in turn order (bcLSTM-style: the classifier sees the utterance and the
 GRU state). Same held-out carve of MELD train as ``real_text.py`` for each seed (early stopping
 on its weighted F1), MELD dev scored once per seed. Plain PyTorch, one thread.
 
-    .venv/bin/python benchmarks/context_reference.py [--data ../shared/data/meld] [--out runs/real_text] [--seeds 0 1 2]
+    .venv/bin/python benchmarks/dialogue_reference.py [--data ../shared/data/meld] [--out runs/real_text] [--seeds 0 1 2]
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""Sync-TVA with conversation context: the utterance encoder, then relational graph attention over each dialogue.
+"""The dialogue model: the Sync-TVA utterance encoder, then relational graph attention over each dialogue.
 
 Beyond the paper (its Sec. 5 names multi-turn context as future work), in the manner of
 DialogueGCN/MMGCN: Sync-TVA (MSDE, hetero GAT, pooling, CAF) turns every utterance into its
-fused vector; a GRU reads each dialogue's vectors in turn order (``model.context.sequence``,
-DialogueGCN's sequential encoder); a stack of relational GAT layers (one ``GATConv`` per context
+fused vector; a GRU reads each dialogue's vectors in turn order (``model.dialogue.sequence``,
+DialogueGCN's sequential encoder); a stack of relational GAT layers (one ``GATConv`` per dialogue
 relation, summed: :class:`~sync_tva.models.hetero_gat.HeteroGAT` built from the dialogue schema)
 lets each utterance hear the turns around it; the classifier reads the utterance vector together
-with its context vector. ``model.context.layers=0`` is the per-utterance model exactly: no GRU,
+with its context vector. ``model.dialogue.layers=0`` is the per-utterance model exactly: no GRU,
 no context vector, and ``utterance`` + ``output`` are Sync-TVA's classifier layer for layer.
 """
 
@@ -29,13 +29,13 @@ from .registry import register_model
 from .segments import pad_segments
 from .sync_tva import SyncTVA, SyncTVAOutput
 
-__all__ = ["SyncTVAContext", "DialogueGRU"]
+__all__ = ["SyncTVADialogue", "DialogueGRU"]
 
 
 class DialogueGRU(nn.Module):
     """A GRU over each dialogue's utterance vectors in turn order (DialogueGCN's sequential context encoder).
 
-    Bidirectional unless ``bidirectional=False`` (``model.context.future=0``: an online model
+    Bidirectional unless ``bidirectional=False`` (``model.dialogue.future=0``: an online model
     must not read later turns); the two directions' states are summed, so the width stays
     ``hidden``. Shapes: ``u`` [B, hidden] utterances, dialogue after dialogue, each in turn
     order, ``counts`` [D] utterances per dialogue -> [B, hidden].
@@ -54,40 +54,46 @@ class DialogueGRU(nn.Module):
         return padded.unpad(states)
 
 
-@register_model("sync_tva_context")
-class SyncTVAContext(GraphModel):
+@register_model("sync_tva_dialogue")
+class SyncTVADialogue(GraphModel):
     """Sync-TVA utterance encoder + relational graph attention over the dialogue + classifier on both.
 
-    Shapes: a batched utterance heterograph of B utterances and their context graph ``dialogue``
+    Shapes: a batched utterance heterograph of B utterances and their dialogue graph ``dialogue``
     (B ``utterance`` nodes, one graph per dialogue) -> logits [B, n_classes].
 
     Example::
 
-        model = SyncTVAContext(load_schema("utterance"), {"text": 48, "audio": 32, "visual": 48}, 7, ModelConfig())
-        batch = make_batch(utterances, builder, context=model.dialogue_builder())
+        model = SyncTVADialogue(load_schema("utterance"), {"text": 48, "audio": 32, "visual": 48}, 7, ModelConfig())
+        batch = make_batch(utterances, builder, dialogue_builder=model.dialogue_builder())
         out = model(batch.graph, dialogue=batch.dialogue, return_attention=True)
     """
 
-    needs_dialogue: ClassVar[bool] = True  # batch whole dialogues with their context graph (GraphModel.dialogue_builder)
+    needs_dialogue: ClassVar[bool] = True  # batch whole dialogues with their dialogue graph (GraphModel.dialogue_builder)
 
     def __init__(
-        self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig, *, context_schema: dict[str, Any] | None = None
+        self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig, *, dialogue_schema: dict[str, Any] | None = None,
+        context_schema: dict[str, Any] | None = None,
     ):
-        """``context_schema`` (default: loaded from ``model.context.schema``) is the mapping :meth:`checkpoint_parts` stored."""
+        """``dialogue_schema`` (default: loaded from ``model.dialogue.schema``) is the mapping :meth:`checkpoint_parts` stored.
+
+        ``context_schema`` is the same mapping under the name checkpoints of earlier versions gave it.
+        """
         super().__init__()
-        ctx = cfg.context
+        ctx = cfg.dialogue
         self.cfg = cfg
-        given = load_dialogue_schema(ctx.schema) if context_schema is None else dialogue_schema_from_dict(context_schema, "checkpoint: context_schema")
+        stored, part = (dialogue_schema, "dialogue_schema") if context_schema is None else (context_schema, "context_schema")
+        given = load_dialogue_schema(ctx.schema) if stored is None else dialogue_schema_from_dict(stored, f"checkpoint: {part}")
         self.dialogue_schema: DialogueSchema = given.resolve(past=ctx.past, future=ctx.future, speakers=ctx.speakers)
         self.encoder = SyncTVA(schema, in_dims, n_classes, cfg)
         fused_dim = self.encoder.classifier[0].in_features  # hidden with CAF, hidden * modalities without
-        # Its own classifier is replaced by ours, which also reads the context (torchvision's idiom).
+        # Its own classifier is replaced by ours, which also reads the context vector (torchvision's idiom).
         self.encoder.classifier = nn.Identity()
         d = cfg.hidden
         # Sync-TVA's classifier split in two: its hidden layer gives the utterance vector that the
         # dialogue passes around (already non-linear in the fused vector, so a neighbour's emotion
         # is readable from it), and its output layer also reads the context vector.
         self.utterance = nn.Sequential(nn.Linear(fused_dim, d), nn.ReLU(), nn.Dropout(cfg.dropout))
+        # Attribute name kept: it is the state-dict prefix of every checkpoint written so far.
         self.context = HeteroGAT(
             self.dialogue_schema.graph_schema(),
             d,
@@ -106,13 +112,13 @@ class SyncTVAContext(GraphModel):
 
     def checkpoint_parts(self) -> dict[str, Any]:
         """What a checkpoint keeps to rebuild this model without its schema YAML (given back to ``__init__``)."""
-        return {"context_schema": self.dialogue_schema.to_dict()}
+        return {"dialogue_schema": self.dialogue_schema.to_dict()}
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(modalities={self.encoder.modalities}, hidden={self.cfg.hidden}, "
-            f"context_layers={len(self.context.layers)}, sequence={self.cfg.context.sequence if self.sequence else 'none'}, "
-            f"context={self.dialogue_schema!r})"
+            f"dialogue_layers={len(self.context.layers)}, sequence={self.cfg.dialogue.sequence if self.sequence else 'none'}, "
+            f"dialogue={self.dialogue_schema!r})"
         )
 
     def forward(
@@ -127,12 +133,12 @@ class SyncTVAContext(GraphModel):
         else:
             if dialogue is None:
                 raise ValueError(
-                    "sync_tva_context needs the batch's context graph: call model(batch.graph, dialogue=batch.dialogue) "
+                    "sync_tva_dialogue needs the batch's dialogue graph: call model(batch.graph, dialogue=batch.dialogue) "
                     "with batches built with the model's dialogue_builder() (sync_tva.graphs.iterate_batches)"
                 )
             if dialogue.num_nodes(NODE_TYPE) != fused.shape[0]:
                 raise ValueError(
-                    f"the context graph has {dialogue.num_nodes(NODE_TYPE)} utterance nodes, the batch {fused.shape[0]} utterances"
+                    f"the dialogue graph has {dialogue.num_nodes(NODE_TYPE)} utterance nodes, the batch {fused.shape[0]} utterances"
                 )
             x = self.sequence(u, dialogue.batch_num_nodes(NODE_TYPE)) if self.sequence is not None else u
             h, layers = self.context(dialogue, {NODE_TYPE: x}, return_attention=return_attention)
@@ -140,4 +146,4 @@ class SyncTVAContext(GraphModel):
         logits = self.output(features)
         if not return_attention:
             return SyncTVAOutput(logits=logits, fused=fused)
-        return SyncTVAOutput(logits=logits, fused=fused, attention=replace(encoded.attention, context=layers))
+        return SyncTVAOutput(logits=logits, fused=fused, attention=replace(encoded.attention, dialogue=layers))
