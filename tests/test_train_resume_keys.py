@@ -47,6 +47,7 @@ BEFORE_SECTIONS = Path(__file__).parent / "fixtures" / "config_before_sections.j
 TINY_DEFAULT_HEADS = [o for o in TINY if not o.startswith("model.heads=")]
 
 
+@pytest.mark.filterwarnings("error::FutureWarning")  # the checkpoint's old spellings are not the user's to fix
 def test_a_run_started_before_config_sections_by_name_resumes(tmp_path):
     old = json.loads(BEFORE_SECTIONS.read_text())
     assert _config_differences(old, config_to_dict(load_config(None, TINY_DEFAULT_HEADS)))  # the raw dicts do differ

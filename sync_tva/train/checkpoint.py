@@ -7,6 +7,7 @@ before a change of the config layout (sections chosen by name) still resumes.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -67,8 +68,13 @@ def _config_differences(old: dict, new: dict, prefix: tuple = ()) -> list[str]:
 
 
 def _as_written_now(config: dict, path: Path) -> dict:
-    """A checkpoint's config dict as :func:`config_to_dict` writes it today (old spellings moved, keys of other sections dropped)."""
-    return config_to_dict(config_from_dict(config, f"{path} (its config)"))
+    """A checkpoint's config dict as :func:`config_to_dict` writes it today (old spellings moved, keys of other sections dropped).
+
+    Deprecation warnings are silenced: the old spellings are the checkpoint's, nothing the user can change.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return config_to_dict(config_from_dict(config, f"{path} (its config)"))
 
 
 def _check_groups(path: Path, saved: dict, optimizer: torch.optim.Optimizer) -> None:
