@@ -2,10 +2,14 @@
 
 Java-SED's video version (``../shared/data/video/javanese``): 144 clips of 6 speakers (3 female,
 3 male), 6 emotions, 4 sentences crossed with the emotions, so the words carry nothing. Three
-speaker-independent folds: fold k tests on the k-th female and the k-th male speaker; the other
-four speakers train, and their fourth sentence (24 clips, every emotion of every speaker) is the
-dev split that early stopping and every choice read. Each figure is a fold's test figure, then
-mean ± std over the folds (and over ``--seeds``).
+speaker-independent folds, the package's explicit folds (``sync_tva.data.folds``; ``python -m
+sync_tva.run --folds speaker:01+06,02+07,03+08`` cuts the same): fold k tests on the k-th female
+and the k-th male speaker (sorted ids); the other four speakers train, and one whole sentence of
+theirs (24 clips, every emotion of every training speaker) is the dev split that early stopping and
+every choice read. The catalogue's dialogue is the sentence, so the fold's dev carve
+(``data.dev_fraction=0.25`` of the four sentences, chosen by ``seed``) takes one sentence. Each
+figure is a fold's test figure, then mean ± sample std over the folds (and over ``--seeds``; the
+folds and dev carves stay those of the config's ``seed``, as under ``run --folds --seeds``).
 
 Features come from the package's raw-media path with ``configs/av_faces.yaml``: visual nodes are
 the largest MTCNN face of each frame through the FER2013 expression CNN, audio nodes openSMILE
@@ -29,13 +33,13 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from emodb import Scores, labels_of, summarise, sync_tva, weighted_f1
+from emodb import Scores, cut_folds, labels_of, summarise, sync_tva, weighted_f1
 from real_text import minilm_directory
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
@@ -43,6 +47,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sync_tva.config import Config, ModelConfig, load_config
+from sync_tva.data.folds import FoldSpec
 from sync_tva.errors import SyncTVAError
 from sync_tva.features import load_dataset
 from sync_tva.io import atomic_open, write_json
@@ -55,17 +60,13 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "video" / "javanese"
 DEFAULT_CACHE = REPO / "benchmarks" / ".cache"
 ROWS = {"audio": ["audio"], "visual": ["visual"], "audio+visual": ["audio", "visual"], "text+audio+visual": ["text", "audio", "visual"]}
 NORMALIZE_BY = ("none", "speaker")
-DEV_SENTENCE = "04"  # the training speakers' clips of this sentence form dev
 LR_C = (0.01, 0.1, 1.0, 10.0)  # logistic-regression inverse regularisation strengths tried on dev
-BENCH_OVERRIDES = ["train.num_threads=1", "train.resume=false", "features.progress=false"]
-
-
-@dataclass
-class Fold:
-    """Speakers of one fold: two tested, four trained on (their dev sentence held out)."""
-
-    test: list[str]
-    train: list[str]
+BENCH_OVERRIDES = [
+    "train.num_threads=1",
+    "train.resume=false",
+    "features.progress=false",
+    "data.dev_fraction=0.25",  # dialogue = sentence: each fold's dev is one of its training speakers' 4 sentences
+]
 
 
 def read_labels(data: Path) -> pd.DataFrame:
@@ -77,20 +78,21 @@ def read_labels(data: Path) -> pd.DataFrame:
     return table
 
 
-def speaker_folds(table: pd.DataFrame) -> list[Fold]:
-    """Fold k tests on the k-th female and k-th male speaker (sorted ids); the rest train."""
+def pair_folds(table: pd.DataFrame) -> FoldSpec:
+    """Explicit folds: fold k tests on the k-th female and the k-th male speaker (sorted ids)."""
     genders = table.groupby("speaker")["gender"].first()
     females, males = sorted(genders[genders == "F"].index), sorted(genders[genders == "M"].index)
     if len(females) != len(males) or len(females) < 2:
         sys.exit(f"error: folds need equal numbers (>= 2) of female and male speakers, got {females} and {males}")
-    return [Fold(test=[f, m], train=sorted(s for s in genders.index if s not in (f, m))) for f, m in zip(females, males)]
+    return FoldSpec("speaker", None, tuple(zip(females, males)))
 
 
 def write_catalogue(table: pd.DataFrame, data: Path, folder: Path) -> dict[str, Path]:
-    """Every clip as a one-utterance dialogue in ``train.csv`` (the av_faces.yaml columns); empty dev/test CSVs."""
+    """Every clip in ``train.csv`` (the av_faces.yaml columns), its sentence as the dialogue; empty dev/test CSVs."""
+    table = table.sort_values(["sentence", "speaker", "file"])  # each dialogue's rows together, as a dialogue's turns are
     rows = pd.DataFrame({
-        "Dialogue_ID": table["file"].str.replace(".mp4", "", regex=False),
-        "Utterance_ID": "0",
+        "Dialogue_ID": table["sentence"],  # so a fold's dev carve takes whole sentences of its training speakers
+        "Utterance_ID": table["file"].str.replace(".mp4", "", regex=False),
         "Speaker": table["speaker"],
         "Utterance": "sentence " + table["sentence"],
         "Emotion": table["emotion"],
@@ -114,16 +116,6 @@ def bench_config(csvs: dict[str, Path], store: Path, labels: list[str], override
         *BENCH_OVERRIDES,
     ]
     return load_config(REPO / "configs" / "av_faces.yaml", keys + overrides)
-
-
-def fold_splits(catalogue: DatasetSplits, table: pd.DataFrame, fold: Fold, k: int) -> DatasetSplits:
-    """Test: the fold's speakers; dev: the training speakers' DEV_SENTENCE clips; train: the rest."""
-    sentence = dict(zip(table["file"].str.replace(".mp4", "", regex=False), table["sentence"]))
-    test = [u for u in catalogue.train if u.speaker in fold.test]
-    rest = [u for u in catalogue.train if u.speaker in fold.train]
-    dev = [u for u in rest if sentence[u.dialogue] == DEV_SENTENCE]
-    train = [u for u in rest if sentence[u.dialogue] != DEV_SENTENCE]
-    return DatasetSplits(name=f"{catalogue.name}-fold{k}", labels=catalogue.labels, train=train, dev=dev, test=test)
 
 
 def only(data: DatasetSplits, modalities: list[str]) -> DatasetSplits:
@@ -219,15 +211,20 @@ def run(args: argparse.Namespace) -> int:
     labels = list(dict.fromkeys(table["emotion"]))
     rows = [r for r in args.rows.split(",") if r]
     seeds = [int(s) for s in args.seeds.split(",")]
-    folds = speaker_folds(table)
     csvs = write_catalogue(table, args.data, args.catalogue)
     cfg = bench_config(csvs, args.store, labels, args.overrides)
     needed = sorted({m for r in rows for m in ROWS[r]})
     started = time.time()
     catalogue = load_dataset(replace(cfg, model=replace(cfg.model, modalities=needed)))
     print(f"{len(catalogue.train)} clips, node widths {catalogue.feature_dims()} ({time.time() - started:.0f} s to read/extract)")
+    spec = pair_folds(table)
+    folds = cut_folds(catalogue, spec, cfg)
+    for record, split in folds:
+        groups = record.split_groups
+        print(f"fold {record.fold.index}: test speakers {groups['test']}, train {groups['train']}, "
+              f"dev sentence {', '.join(sorted({u.dialogue for u in split.dev}))}")
     results: dict = {"config": "configs/av_faces.yaml", "overrides": BENCH_OVERRIDES + args.overrides, "seeds": seeds,
-                     "folds": [asdict(f) for f in folds], "rows": {}}
+                     "protocol": str(spec), "folds": [record.to_dict() for record, _ in folds], "rows": {}}
     if not args.no_timing:
         results["extraction_s_per_clip"] = extraction_seconds(cfg, csvs, table, args.catalogue)
         print("extraction, seconds per clip (one thread): " + ", ".join(f"{m} {s:.2f}" for m, s in results["extraction_s_per_clip"].items()))
@@ -235,8 +232,8 @@ def run(args: argparse.Namespace) -> int:
         for by in args.normalize_by.split(","):
             name = f"{row}, normalize_by={by}"
             methods: dict[str, list[Scores]] = {"logistic_regression": [], "sync_tva": []}
-            for k, fold in enumerate(folds):
-                data = only(fold_splits(catalogue, table, fold, k), ROWS[row])
+            for _, fold_data in folds:
+                data = only(fold_data, ROWS[row])
                 lr_data = speaker_normalised(data, cfg.model) if by == "speaker" else data
                 methods["logistic_regression"].append(logistic_regression(lr_data, cfg.seed))
                 for seed in seeds:

@@ -1,17 +1,22 @@
 """Real-speech benchmark: audio-only Sync-TVA vs. a standardised logistic regression on EmoDB, speaker-independent.
 
 EmoDB (Berlin Database of Emotional Speech): 535 acted German utterances, 10 speakers (5 female,
-5 male), 7 emotions. Five folds; fold k tests on one male and one female speaker, early-stops
-on the next fold's two speakers and trains on the other six, so no speaker is ever in two of
-train, dev and test. Every figure is a test figure of a fold, then mean ± std over the folds.
+5 male), 7 emotions. The folds are the package's (``sync_tva.data.folds``, what ``python -m
+sync_tva.run --folds speaker:5`` cuts): five folds of two speakers each, balanced by clip count
+and chosen by ``seed``; each fold early-stops on two of the eight other speakers (the catalogue's
+dialogue is the speaker, so ``data.dev_fraction=0.25`` carves two whole speakers) and trains on the
+remaining six, so no speaker is ever in two of train, dev and test. ``--folds`` takes any other
+``GROUP:K`` or explicit folds, e.g. one male and one female speaker per fold:
+``--folds speaker:03+08,10+09,11+13,12+14,15+16``. Every figure is a test figure of a fold, then
+mean ± sample std over the folds (as ``summary.json`` of a ``--folds`` run gives them).
 
 Features come through the package's raw-media path: a CSV of every clip for the ``csv`` reader
 (``data.media={file}`` below ``data.root``), openSMILE low-level descriptors pooled into frame
 windows (``features.audio.*``), cached in one feature store. The store keys features by the
 data set's name, which the reader derives from the training CSV's path, so the clips are read
-through one catalogue CSV (extracted once per feature set) and the folds are cut from it by
-speaker in memory rather than through five sets of CSVs (which would extract every clip five
-times). Compared on the same stored node features of each fold:
+through one catalogue CSV (extracted once per feature set) and the folds are cut from it in memory
+rather than through five sets of CSVs (which would extract every clip five times). Compared on the
+same stored node features of each fold:
 
 * majority: the most frequent training emotion;
 * logistic regression: mean and std over each utterance's nodes, standardised, scikit-learn
@@ -20,21 +25,27 @@ times). Compared on the same stored node features of each fold:
   behaviour before input normalisation existed).
 
     .venv/bin/python benchmarks/emodb.py [--data /work/shared/data/audio/emodb_2s] [--store benchmarks/.cache/features]
-        [--out benchmarks/.cache/emodb] [--feature-sets ComParE_2016,eGeMAPSv02] [--modes standard,robust,none] [key=value ...]
+        [--out benchmarks/.cache/emodb] [--feature-sets ComParE_2016,eGeMAPSv02] [--modes standard,robust,none]
+        [--folds speaker:5] [key=value ...]
+
+Each feature set's Sync-TVA setting is also written as ``OUT/<feature set>.yaml``, so one row is
+``python -m sync_tva.run --config OUT/ComParE_2016.yaml --folds speaker:5 model.normalize=standard``
+(with run directories, checkpoints and ``summary.md``; the same folds, so the same figures).
 
 The overrides go to the Sync-TVA config (``BENCH_OVERRIDES`` below them). Figures are printed
-and written to ``OUT/results.json``, never asserted against a clock: about 12 minutes on a
-shared two-core machine with the features cached; openSMILE extraction adds about 2.5 minutes
-the first time.
+and written to ``OUT/results.json``, never asserted against a clock: about 6.5 minutes on a
+shared two-core machine with the features cached; openSMILE extraction adds about 80 s the
+first time.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -45,10 +56,11 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sync_tva.config import Config, load_config
-from sync_tva.errors import SyncTVAError
+from sync_tva.config import Config, apply_overrides, load_config
+from sync_tva.data.folds import FoldRun, FoldSpec, fold_splits, make_folds, parse_folds
+from sync_tva.errors import ConfigError, SyncTVAError
 from sync_tva.features import load_dataset
-from sync_tva.io import atomic_open, write_json
+from sync_tva.io import atomic_open, write_json, write_yaml
 from sync_tva.records import DatasetSplits, Utterance
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.logging import RunLogger
@@ -74,15 +86,6 @@ LR_C = (0.01, 0.1, 1.0, 10.0)  # logistic-regression inverse regularisation stre
 
 
 @dataclass
-class Fold:
-    """Speakers of one speaker-independent fold."""
-
-    test: list[str]
-    dev: list[str]
-    train: list[str]
-
-
-@dataclass
 class Scores:
     """Test figures of one model on one fold, and what was selected on dev."""
 
@@ -101,24 +104,6 @@ def read_labels(data: Path) -> pd.DataFrame:
     return table
 
 
-def speaker_folds(table: pd.DataFrame) -> list[Fold]:
-    """Fold k tests on the k-th male and k-th female speaker and early-stops on fold k+1's (cyclically)."""
-    genders = table.groupby("speaker")["gender"].first()
-    males = sorted(genders[genders == "male"].index)
-    females = sorted(genders[genders == "female"].index)
-    if len(males) != len(females) or len(males) < 3:
-        sys.exit(
-            f"error: speaker folds need equal numbers (>= 3) of male and female speakers, got {males} and {females}"
-        )
-    pairs = [[m, f] for m, f in zip(males, females)]
-    folds = []
-    for k, test in enumerate(pairs):
-        dev = pairs[(k + 1) % len(pairs)]
-        train = sorted(s for s in genders.index if s not in test + dev)
-        folds.append(Fold(test=test, dev=dev, train=train))
-    return folds
-
-
 def write_catalogue(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
     """The csv reader's inputs: every clip as ``train.csv``, and header-only ``dev.csv``/``test.csv``."""
     paths = {split: folder / f"{split}.csv" for split in ("train", "dev", "test")}
@@ -129,10 +114,8 @@ def write_catalogue(table: pd.DataFrame, folder: Path) -> dict[str, Path]:
     return paths
 
 
-def bench_config(
-    data: Path, csvs: dict[str, Path], store: Path, feature_set: str, overrides: list[str]
-) -> Config:
-    """The Sync-TVA config of one feature set: the EmoDB catalogue through the csv reader, audio only."""
+def bench_keys(data: Path, csvs: dict[str, Path], store: Path, feature_set: str, overrides: list[str]) -> list[str]:
+    """The overrides of one feature set's Sync-TVA config: the EmoDB catalogue through the csv reader, audio only."""
     data_keys = [
         "data.name=csv",
         f"data.root={data}",
@@ -143,20 +126,17 @@ def bench_config(
         "data.columns.dialogue=speaker",
         "data.columns.utterance=file",
         "data.media='{file}'",  # quoted: unquoted, YAML would read {file} as a mapping
+        "data.dev_fraction=0.25",  # dialogue = speaker: each fold early-stops on 2 of its 8 other speakers
         f"features.store={store}",
         f"features.audio.feature_set={feature_set}",
         "features.progress=false",
     ]
-    return load_config(None, data_keys + BENCH_OVERRIDES + overrides)
+    return data_keys + BENCH_OVERRIDES + overrides
 
 
-def fold_splits(catalogue: DatasetSplits, fold: Fold, k: int) -> DatasetSplits:
-    """The catalogue's utterances split by the fold's speakers."""
-    by_speaker = {
-        split: [u for u in catalogue.train if u.speaker in getattr(fold, split)]
-        for split in ("train", "dev", "test")
-    }
-    return DatasetSplits(name=f"{catalogue.name}-fold{k}", labels=catalogue.labels, **by_speaker)
+def write_run_config(keys: list[str], path: Path) -> None:
+    """``keys`` as a config file for ``python -m sync_tva.run --config PATH --folds ...``."""
+    write_yaml(path, apply_overrides({}, keys))
 
 
 def mean_std(utts: list[Utterance]) -> np.ndarray:
@@ -217,11 +197,12 @@ def sync_tva(cfg: Config, data: DatasetSplits) -> Scores:
 
 
 def summarise(per_fold: list[Scores]) -> dict[str, float]:
-    """Mean and population std over folds of the test figures and the dev weighted F1."""
+    """Mean and sample std (ddof=1, as a ``--folds`` summary) over folds of the test figures and the dev weighted F1."""
     out = {}
     for key in ("accuracy", "weighted_f1", "dev_weighted_f1"):
         values = [getattr(s, key) for s in per_fold]
-        out[key], out[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
+        out[key] = statistics.fmean(values)
+        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
     return out
 
 
@@ -238,6 +219,14 @@ def comma_list(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
         return items
 
     return parse
+
+
+def folds_arg(text: str) -> FoldSpec:
+    """An argparse type: ``--folds`` as ``python -m sync_tva.run`` parses it, its error as argparse's message."""
+    try:
+        return parse_folds(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -264,6 +253,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated model.normalize modes to train",
     )
     parser.add_argument(
+        "--folds", type=folds_arg, default=parse_folds("speaker:5"),
+        help="the package's folds, as python -m sync_tva.run --folds takes them (default speaker:5)",
+    )
+    parser.add_argument(
         "overrides", nargs="*", metavar="key=value", help="Sync-TVA config overrides, e.g. train.lr=1e-3"
     )
     return parser.parse_args(argv)
@@ -281,47 +274,53 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def cut_folds(catalogue: DatasetSplits, spec: FoldSpec, cfg: Config) -> list[tuple[FoldRun, DatasetSplits]]:
+    """The package's folds of the catalogue and each fold's splits (``run --folds`` cuts the same)."""
+    folds = make_folds([*catalogue.train, *catalogue.dev], spec, cfg.seed)
+    out = []
+    for fold in folds:
+        split = fold_splits(catalogue, fold, cfg.data.dev_fraction, cfg.seed)
+        out.append((FoldRun.of(spec, fold, split, cfg.seed, cfg.data.dev_fraction), replace(split, name=f"{catalogue.name}-fold{fold.index}")))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Extract (cached), then per feature set and fold: majority, logistic regression, Sync-TVA per mode."""
     table = read_labels(args.data)
-    folds = speaker_folds(table)
     csvs = write_catalogue(table, args.out / "csv")
-    for k, fold in enumerate(folds):
-        print(f"fold {k}: test speakers {fold.test}, dev {fold.dev}, train {fold.train}")
-    results: dict = {
-        "overrides": BENCH_OVERRIDES + args.overrides,
-        "folds": [asdict(f) for f in folds],
-        "feature_sets": {},
-    }
+    results: dict = {"overrides": BENCH_OVERRIDES + args.overrides, "protocol": str(args.folds), "feature_sets": {}}
     for feature_set in args.feature_sets:
-        cfg = bench_config(args.data, csvs, args.store, feature_set, args.overrides)
+        keys = bench_keys(args.data, csvs, args.store, feature_set, args.overrides)
+        write_run_config(keys, args.out / f"{feature_set}.yaml")
+        cfg = load_config(None, keys)
         started = time.time()
         catalogue = load_dataset(cfg)
         dims = catalogue.feature_dims()["audio"]
         print(
             f"\n{feature_set}: {len(catalogue.train)} clips, audio nodes {dims} wide ({time.time() - started:.0f} s to read/extract)"
         )
+        folds = cut_folds(catalogue, args.folds, cfg)
+        for record, _ in folds:
+            groups = record.split_groups
+            print(f"fold {record.fold.index}: test speakers {groups['test']}, dev {groups['dev']}, train {groups['train']}")
+        results["folds"] = [record.to_dict() for record, _ in folds]
         methods: dict[str, list[Scores]] = {"majority": [], "logistic_regression": []}
         methods.update({f"sync_tva_{mode}": [] for mode in args.modes})
-        for k, fold in enumerate(folds):
-            data = fold_splits(catalogue, fold, k)
+        for record, data in folds:
             methods["majority"].append(majority(data))
             methods["logistic_regression"].append(logistic_regression(data, cfg.seed))
             for mode in args.modes:
                 started = time.time()
-                mode_cfg = bench_config(
-                    args.data, csvs, args.store, feature_set, args.overrides + [f"model.normalize={mode}"]
-                )
-                scores = sync_tva(mode_cfg, data)
+                scores = sync_tva(load_config(None, keys + [f"model.normalize={mode}"]), data)
                 scores.note += f", {time.time() - started:.0f} s"
                 methods[f"sync_tva_{mode}"].append(scores)
             line = ", ".join(f"{name} {m[-1].weighted_f1:.3f}" for name, m in methods.items())
             print(
-                f"  fold {k} ({len(data.train)}/{len(data.dev)}/{len(data.test)} utts) test weighted F1: {line}",
+                f"  fold {record.fold.index} ({len(data.train)}/{len(data.dev)}/{len(data.test)} utts) test weighted F1: {line}",
                 flush=True,
             )
         summary = {name: summarise(scores) for name, scores in methods.items()}
-        print(f"{feature_set}, {len(folds)} speaker-independent folds (test mean ± std):")
+        print(f"{feature_set}, {len(folds)} folds ({args.folds}), test mean ± std:")
         for name, s in summary.items():
             print(
                 f"  {name:22s} weighted F1 {s['weighted_f1']:.3f} ± {s['weighted_f1_std']:.3f}   accuracy {s['accuracy']:.3f} ± "
@@ -330,6 +329,7 @@ def run(args: argparse.Namespace) -> int:
         tva = {name: s for name, s in summary.items() if name.startswith("sync_tva_")}
         chosen = max(tva, key=lambda name: tva[name]["dev_weighted_f1"])  # never selected on test
         print(f"  best Sync-TVA on dev: {chosen}")
+        print(f"  one row as fold runs: python -m sync_tva.run --config {args.out / f'{feature_set}.yaml'} --folds {args.folds} model.normalize=standard")
         results["feature_sets"][feature_set] = {
             "node_dim": dims,
             "selected_on_dev": chosen,

@@ -130,6 +130,14 @@ def _default_out(args: argparse.Namespace) -> Path:
     return Path("predictions") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _make_out(out: Path) -> None:
+    """Create the output folder; a file where it or a parent should be is a user error naming the path, not a traceback."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise DataError(f"--out {out}: cannot create the folder ({exc.strerror}: {exc.filename}); choose another --out") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     av.logging.set_level(av.logging.PANIC)  # FFmpeg's own log lines would repeat what the one error line says
@@ -137,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor = Predictor.from_run(args.run, args.checkpoint, device=args.device, allow_missing=args.allow_missing)
         result = predict_inputs(predictor, args)
         out = args.out or _default_out(args)
-        if out.exists() and not out.is_dir():
-            raise DataError(f"--out {out} is a file, not a folder; choose another --out")
+        _make_out(out)
         files = write_predictions(result, out)
         drawings = draw_predictions(predictor, result, out) if args.draw else []
         if args.draw and predictor.reads_conversations:

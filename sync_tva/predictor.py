@@ -4,8 +4,9 @@
 extracts their features with exactly the run's extractor settings (``cfg.features``, through
 :func:`~sync_tva.features.build_extractors`, :func:`~sync_tva.features.extract` and the run's
 feature store), and classifies them with :func:`sync_tva.inference.predict`, the trainer's own
-batching and ``collect_logits`` path. Results are typed: one :class:`UtterancePrediction` per
-utterance in a :class:`PredictionSet`.
+batching and ``collect_logits`` path. Results are typed: the trainer's prediction record
+(:class:`~sync_tva.train.loop.Predictions`) in a :class:`PredictionSet`, read per utterance
+through a thin :class:`UtterancePrediction` view.
 
 Example::
 
@@ -38,11 +39,12 @@ from .data.registry import get_source
 from .errors import DataError
 from .features import Extractor, FeatureStore, build_extractors, extract
 from .features.pipeline import open_store, read_back
-from .graphs import make_batch, plan_batches, single_units
+from .features.store import store_key
+from .graphs import make_batch, plan_utterances, planned_utterances
 from .inference import TrainedModel, load_model, predict
-from .models import AttentionMaps, normalize_speakers
-from .records import MediaRef, RawSplits, RawUtterance, Utterance, check_utterance, dialogue_units
-from .train.experiment import context_builder
+from .models import AttentionMaps, eval_mode, normalize_speakers
+from .records import MediaRef, RawSplits, RawUtterance, Utterance, check_utterance
+from .train.loop import Predictions
 from .train.metrics import Metrics, compute_metrics
 
 __all__ = ["VIDEO_SUFFIXES", "AUDIO_SUFFIXES", "UtterancePrediction", "BatchAttention", "PredictionSet", "Predictor"]
@@ -53,13 +55,10 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a")  # sound only: no vis
 
 @dataclass
 class UtterancePrediction:
-    """One utterance's prediction: top label and probability, runner-up, every class's probability."""
+    """One utterance's row of a :class:`PredictionSet`: every class's probability and where the input came from;
+    the top label, its probability and the runner-up are read from ``probs``."""
 
     uid: str
-    label: str
-    probability: float
-    runner_up: str
-    runner_up_probability: float
     probs: dict[str, float]  # label -> probability, in the run's label order
     text: str = ""
     dialogue: str = ""
@@ -69,8 +68,26 @@ class UtterancePrediction:
     speaker_weight: float | None = None  # speaker normalisation: share of the speaker's own statistics (0: the training ones); None: not used
 
     def ranked(self) -> list[tuple[str, float]]:
-        """Every ``(label, probability)``, most probable first."""
+        """Every ``(label, probability)``, most probable first (ties in label order)."""
         return sorted(self.probs.items(), key=lambda kv: -kv[1])
+
+    @property
+    def label(self) -> str:
+        """The predicted label."""
+        return self.ranked()[0][0]
+
+    @property
+    def probability(self) -> float:
+        return self.ranked()[0][1]
+
+    @property
+    def runner_up(self) -> str:
+        """The second most probable label (the top one for a single-class run)."""
+        return self.ranked()[min(1, len(self.probs) - 1)][0]
+
+    @property
+    def runner_up_probability(self) -> float:
+        return self.ranked()[min(1, len(self.probs) - 1)][1]
 
     def to_dict(self) -> dict:
         """A flat JSON-ready record (one line of ``predictions.jsonl``)."""
@@ -100,7 +117,8 @@ class PredictionSet:
     """Predictions in input order, the featured records they came from, and (on request) attention."""
 
     labels: tuple[str, ...]
-    items: list[UtterancePrediction]
+    predictions: Predictions  # the trainer's record, in input order
+    items: list[UtterancePrediction]  # one per row of ``predictions``
     utterances: list[Utterance]  # the model's inputs, for sync_tva.viz.extract_attention
     labelled: bool  # whether every input carried a label (metrics() needs it)
     attention: list[BatchAttention] | None = None
@@ -116,14 +134,13 @@ class PredictionSet:
 
     def probs(self) -> np.ndarray:
         """Class probabilities ``[N, C]`` in the order of ``labels``."""
-        return np.array([[p.probs[name] for name in self.labels] for p in self.items], dtype=np.float64).reshape(-1, len(self.labels))
+        return self.predictions.probs.double().numpy().reshape(-1, len(self.labels))
 
     def metrics(self) -> Metrics:
         """Accuracy, F1s and confusion matrix against the input's labels (the fields of a run's metrics.json)."""
         if not self.labelled:
             raise DataError("these inputs carry no labels, so there is nothing to score the predictions against")
-        index = {name: i for i, name in enumerate(self.labels)}
-        return compute_metrics([index[p.true] for p in self.items], [index[p.label] for p in self.items], self.labels)
+        return compute_metrics(self.predictions.y_true, self.predictions.y_pred, self.labels)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per utterance: identity, truth, top two labels, then ``p_<label>`` for every class."""
@@ -261,10 +278,11 @@ class Predictor:
         out = predict(self.trained, utterances)
         by_uid = {uid: i for i, uid in enumerate(out.uids)}
         rows = [by_uid[u.uid] for u in utterances]  # input order, whatever order the batches took
-        probs = out.probs[rows].numpy()
+        ordered = Predictions(uids=[out.uids[i] for i in rows], y_true=[out.y_true[i] for i in rows], logits=out.logits[rows])
+        probs = ordered.probs.numpy()
         items = [self._item(u, probs[k], labelled) for k, u in enumerate(utterances)]
         maps = self._attention(utterances) if attention else None
-        return PredictionSet(labels=self.labels, items=items, utterances=utterances, labelled=labelled, attention=maps)
+        return PredictionSet(labels=self.labels, predictions=ordered, items=items, utterances=utterances, labelled=labelled, attention=maps)
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -361,7 +379,7 @@ class Predictor:
         for modality in missing:
             if modality in inputs.absent.get(record.uid, []):
                 continue
-            key = f"{modality}-{by_modality[modality].fingerprint}"
+            key = store_key(modality, by_modality[modality].fingerprint)
             failure = failures.get((record.uid, key), {})
             path = failure.get("path", record.source)
             why = failure.get("reason", "extraction failed") + ("" if path == record.source else f" ({path})")
@@ -372,12 +390,8 @@ class Predictor:
         return utt
 
     def _item(self, utt: Utterance, probs: np.ndarray, labelled: bool) -> UtterancePrediction:
-        order = np.argsort(-probs, kind="stable")
-        top, second = int(order[0]), int(order[1]) if len(order) > 1 else int(order[0])
         return UtterancePrediction(
-            uid=utt.uid, label=self.labels[top], probability=float(probs[top]),
-            runner_up=self.labels[second], runner_up_probability=float(probs[second]),
-            probs={name: float(p) for name, p in zip(self.labels, probs)},
+            uid=utt.uid, probs={name: float(p) for name, p in zip(self.labels, probs)},
             text=utt.text, dialogue=utt.dialogue, speaker=utt.speaker,
             true=self.labels[utt.label] if labelled else None,
         )
@@ -385,7 +399,7 @@ class Predictor:
     @property
     def reads_conversations(self) -> bool:
         """Whether the run's model reads each utterance with its conversation (a context model)."""
-        return context_builder(self.trained.model) is not None
+        return self.trained.model.needs_dialogue
 
     def planned_batches(self, utterances: Sequence[Utterance]) -> list[list[Utterance]]:
         """The utterances of each batch as prediction batches them: whole dialogues together for a context model.
@@ -393,17 +407,18 @@ class Predictor:
         Anything that runs the model on part of a prediction set (drawings, attention) batches
         through this, so a conversation is never cut from its context.
         """
-        units = dialogue_units(utterances) if self.reads_conversations else single_units(len(utterances))
-        return [[utterances[i] for unit in batch for i in unit] for batch in plan_batches(units, self.trained.cfg.train.batch_size)]
+        context = self.trained.model.dialogue_builder()
+        return planned_utterances(utterances, plan_utterances(utterances, self.trained.cfg.train.batch_size, context=context))
 
     @torch.no_grad()
     def _attention(self, utterances: list[Utterance]) -> list[BatchAttention]:
         """Attention maps per planned batch, batched as :func:`sync_tva.inference.predict` batches them."""
         trained, out = self.trained, []
-        context = context_builder(trained.model)
+        context = trained.model.dialogue_builder()
         for chunk in self.planned_batches(utterances):
             batch = make_batch(chunk, trained.builder, context=context)
             on = batch.to(trained.device)
-            result = trained.model(on.graph, dialogue=on.dialogue, return_attention=True)
+            with eval_mode(trained.model):
+                result = trained.model(on.graph, dialogue=on.dialogue, return_attention=True)
             out.append(BatchAttention(uids=batch.uids, graph=batch.graph, maps=result.attention, dialogue=batch.dialogue))
         return out

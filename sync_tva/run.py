@@ -8,11 +8,13 @@ resolved ``config.yaml``, ``metrics.json`` (dev and test), ``history.json``, ``c
 and ``OUT/summary.md`` (dev-selected test figures as mean ± std). Under ``torchrun`` the runs
 train with DistributedDataParallel and rank 0 alone evaluates and writes.
 
-``--folds GROUP:K`` (``speaker:5``, ``dialogue:10``, ``session:5``, ``speaker:loo``) cross-validates
-over whole groups of the source's train and dev utterances (``sync_tva.data.folds``): one run per
-fold into ``OUT/fold-<i>`` (with ``--seeds``: ``OUT/fold-<i>/seed-<s>``), then one summary over
-all of them. The source's own test split is not used. A fold whose ``metrics.json`` exists is
-skipped, so rerunning the same command resumes where it stopped.
+``--folds GROUP:K`` (``speaker:5``, ``dialogue:10``, ``session:5``, ``speaker:loo``, or explicit
+held-out groups per fold, ``speaker:03+08,09+10``) cross-validates over whole groups of the source's
+train and dev utterances (``sync_tva.data.folds``): one run per fold into ``OUT/fold-<i>`` (with
+``--seeds``: ``OUT/fold-<i>/seed-<s>``), then one summary over all of them. The source's own test
+split is not used. Each run directory holds a ``fold.json`` beside its ``config.yaml`` saying which
+fold it trained on. A fold whose ``metrics.json`` exists is skipped, so rerunning the same command
+resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Callable
 import matplotlib.pyplot as plt
 
 from .config import Config, load_config
-from .data.folds import FoldSpec, fold_splits, group_of, make_folds, parse_folds
+from .data.folds import FOLD_JSON, FoldRun, FoldSpec, fold_splits, make_folds, parse_folds, warn_label_gaps
 from .device import resolve_device
 from .errors import ConfigError, SyncTVAError
 from .features import load_dataset
@@ -39,7 +41,7 @@ from .train.distributed import DistContext, distributed
 from .train.experiment import Experiment, build_experiment
 from .train.logging import RunLogger, plot_confusion_matrix, plot_curves
 from .train.loop import evaluate, fit
-from .train.summary import FOLD_JSON, write_fold_summary, write_summary
+from .train.summary import write_fold_summary, write_summary
 from .viz import attention_figure
 
 
@@ -49,7 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<config>-<time>)")
     parser.add_argument("--seeds", default=None, metavar="S,S,...", help="one run per seed in OUT/seed-S, then OUT/summary.{json,md}")
     parser.add_argument(
-        "--folds", default=None, metavar="GROUP:K", help="cross-validate over whole groups (speaker:5, session:loo, ...): OUT/fold-<i>, then OUT/summary.{json,md}"
+        "--folds", default=None, metavar="GROUP:K",
+        help="cross-validate over whole groups (speaker:5, session:loo, or held-out groups per fold: speaker:03+08,09+10): "
+        "OUT/fold-<i>, then OUT/summary.{json,md}",
     )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.epochs=3")
     return parser.parse_intermixed_args(argv)  # overrides may stand before and after the options
@@ -150,11 +154,14 @@ def train_folds(
         fold_dir = out / f"fold-{fold.index}"
         fold_dirs.append(fold_dir)
         split = fold_splits(data, fold, cfg.data.dev_fraction, cfg.seed)
+        record = FoldRun.of(spec, fold, split, cfg.seed, cfg.data.dev_fraction)
         split = replace(split, name=f"{data.name}-fold{fold.index}")
-        if ctx.is_main:
-            _make_run_dir(fold_dir)
-            write_json(fold_dir / FOLD_JSON, _fold_info(spec, fold.index, split))
         runs = [(seed_config(s), fold_dir / f"seed-{s}") for s in seeds] if seeds else [(cfg, fold_dir)]
+        if ctx.is_main:
+            warn_label_gaps(data, fold, split.test)
+            for run_dir in dict.fromkeys([fold_dir, *(d for _, d in runs)]):  # beside each config.yaml: the run's splits
+                _make_run_dir(run_dir)
+                write_json(run_dir / FOLD_JSON, record.to_dict())
         for run_cfg, run_dir in runs:
             if (run_dir / "metrics.json").is_file():
                 if ctx.is_main:
@@ -167,19 +174,6 @@ def train_folds(
         summary = write_fold_summary(out, fold_dirs, seeds)
         figures = ", ".join(f"{k} {v.percent()}" for k, v in summary.test.items())
         print(f"{len(folds)} folds ({spec}) x {len(seeds or [cfg.seed])} seed(s); test {figures}; summary in {out / 'summary.md'}")
-
-
-def _fold_info(spec: FoldSpec, index: int, split: DatasetSplits) -> dict:
-    """``fold.json``: the fold's protocol, index, test groups, and each split's size and groups."""
-    groups = {name: sorted({group_of(u, spec.group) for u in split.split(name)}) for name in ("train", "dev", "test")}
-    return {
-        "protocol": str(spec),
-        "index": index,
-        "group": spec.group,
-        "groups": groups["test"],
-        "sizes": {name: len(split.split(name)) for name in ("train", "dev", "test")},
-        "split_groups": groups,
-    }
 
 
 def train_run(cfg: Config, out: Path, ctx: DistContext, data: DatasetSplits | None = None) -> None:

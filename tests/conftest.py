@@ -16,9 +16,7 @@ TINY = [
     "data.demo.min_turns=4",
     "data.demo.max_turns=6",
     "model.hidden=16",
-    "model.gat_heads=2",
-    "model.msde_heads=2",
-    "model.caf_heads=2",
+    "model.heads=2",
     "train.epochs=2",
     "train.batch_size=16",
 ]

@@ -238,7 +238,7 @@ def test_override_into_value_is_an_error():
 @pytest.mark.parametrize("text", ["{Clip}", "{a,b}", "clips/{Clip}.mp4", "{conv}_{turn}.mp4"])
 def test_braced_override_stays_a_string(text):
     assert parse_override(f"data.media={text}") == ("data.media", text)
-    assert load_config(None, [f"data.media={text}"]).data.media == text
+    assert load_config(None, ["data.name=csv", f"data.media={text}"]).data.media == text
 
 
 def test_braced_override_with_colon_or_empty_stays_a_mapping():

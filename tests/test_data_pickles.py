@@ -34,9 +34,7 @@ from sync_tva.train.metrics import Metrics
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY_MODEL = [
     "model.hidden=16",
-    "model.gat_heads=2",
-    "model.msde_heads=2",
-    "model.caf_heads=2",
+    "model.heads=2",
     "train.batch_size=64",
 ]
 N_SPEAKERS = 9  # MELD pickles encode speakers as 9-d one-hot vectors

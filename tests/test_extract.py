@@ -21,7 +21,7 @@ from sync_tva.testing import FAST, built_once, make_iemocap_tree, make_meld_tree
 ROOT = Path(__file__).resolve().parents[1]
 MELD_YAML = ROOT / "configs" / "meld.yaml"
 BROKEN = {"dia1_utt2", "dia0_utt1"}  # train's corrupt clip, dev's missing clip
-TINY_MODEL = ["model.hidden=16", "model.gat_heads=2", "model.msde_heads=2", "model.caf_heads=2",
+TINY_MODEL = ["model.hidden=16", "model.heads=2",
               "train.epochs=2", "train.batch_size=16"]
 
 

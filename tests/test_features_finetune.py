@@ -27,7 +27,7 @@ from sync_tva.testing import SENTENCES, built_once, make_text_model
 CPU = torch.device("cpu")
 LABELS = ["neutral", "joy", "anger"]
 HEADER = ["Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID"]
-TINY_MODEL = ["model.hidden=16", "model.gat_heads=2", "model.msde_heads=2", "model.caf_heads=2", "train.epochs=2",
+TINY_MODEL = ["model.hidden=16", "model.heads=2", "train.epochs=2",
               "train.batch_size=16"]
 
 
@@ -177,7 +177,7 @@ def test_contexts_and_fingerprints(text_model, tmp_path, reference):
 
 
 def test_context_finetuning_through_the_pipeline(text_model, tmp_path):
-    extra = ("features.text.finetune.epochs=1", "features.text.finetune.context_turns=2", "features.text.context_turns=2")
+    extra = ("features.text.finetune.epochs=1", "features.text.context_turns=2")  # one setting: fine-tuning and extraction
     cfg = load_config(None, overrides(make_data(tmp_path / "data"), text_model, tmp_path / "store", *extra))
     data = load_dataset(cfg)
     assert len(data.train) == 24 and data.feature_dims() == {"text": 32}

@@ -196,7 +196,7 @@ def test_a_run_on_clips_with_a_speech_encoder_predicts_a_new_clip_from_its_check
     args = ["--config", str(ROOT / "configs" / "meld.yaml"), "--out", str(out), f"data.root={meld}",
             f"features.store={tmp_path / 'store'}", "features.progress=false", "model.modalities=[audio]",
             "features.audio.encoder=transformers", f"features.audio.model={model}", "features.audio.layer=[1,2]",
-            "model.hidden=16", "model.gat_heads=2", "model.msde_heads=2", "model.caf_heads=2",
+            "model.hidden=16", "model.heads=2",
             "train.epochs=2", "train.batch_size=8", "train.num_threads=1"]
     assert run.main(args) == 0
     clip = write_wav(tmp_path / "new.wav", seconds=1.3, seed=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,20 @@ import pytest
 from conftest import TINY
 
 from sync_tva import report, run
-from sync_tva.data.folds import FoldSpec, fold_splits, group_of, make_folds, parse_folds
+from sync_tva.config import load_config
+from sync_tva.data.folds import (
+    FOLD_JSON,
+    FoldRun,
+    FoldSpec,
+    fold_splits,
+    group_of,
+    make_folds,
+    parse_folds,
+    read_fold_run,
+    warn_label_gaps,
+)
 from sync_tva.errors import ConfigError, DataError
+from sync_tva.features import load_dataset
 from sync_tva.records import DatasetSplits, Utterance
 from sync_tva.train.summary import read_summary
 
@@ -69,8 +82,57 @@ def test_fold_splits_keep_test_groups_out_of_train_and_dev(capsys):
         assert not speakers["test"] & (speakers["train"] | speakers["dev"])
         assert len(split.train) + len(split.dev) + len(split.test) == len(utts)
         assert not {u.dialogue for u in split.train} & {u.dialogue for u in split.dev}
+        warn_label_gaps(data, fold, split.test)
     warned = capsys.readouterr().err
     assert sum("warning: --folds speaker" in line and "labelled g" in line for line in warned.splitlines()) == 2
+
+
+def test_explicit_folds_test_the_groups_given_in_order():
+    spec = parse_folds("speaker:spk03+spk00,spk01+spk02+spk10,spk04+spk05+spk06+spk07+spk08+spk09")
+    assert spec.held == (("spk03", "spk00"), ("spk01", "spk02", "spk10"), ("spk04", "spk05", "spk06", "spk07", "spk08", "spk09"))
+    assert str(spec) == "speaker:spk03+spk00,spk01+spk02+spk10,spk04+spk05+spk06+spk07+spk08+spk09"
+    folds = make_folds(utterances(SIZES), spec, seed=0)
+    assert [f.groups for f in folds] == [("spk00", "spk03"), ("spk01", "spk02", "spk10"), spec.held[2]]
+    assert [f.size for f in folds] == [50, 51, 68]
+    assert make_folds(utterances(SIZES), spec, seed=5) == folds  # the seed cuts no explicit fold
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "message"),
+    [
+        ("speaker:spk00+spk01,spk02+spk01", ConfigError, "spk01 in more than one fold"),
+        ("speaker:spk00,,spk01", ConfigError, "an empty fold or group id"),
+        ("speaker:spk00++spk01,spk02", ConfigError, "an empty fold or group id"),
+        ("speaker:spk00+spk99,spk01", DataError, "has speaker 'spk99'"),
+        ("speaker:spk00+spk01+spk02+spk03+spk04,spk05+spk06+spk07+spk08", DataError, "speaker 'spk09', 'spk10' in no fold"),
+    ],
+)
+def test_bad_explicit_folds_name_the_group(text, error, message):
+    with pytest.raises(error, match=message):
+        make_folds(utterances(SIZES), parse_folds(text), seed=0)
+
+
+def test_explicit_folds_on_the_demo_are_one_error_line(tmp_path, capsys):
+    assert run.main(["--folds", "speaker:Ana+Ben,Cleo", "--out", str(tmp_path / "r"), *FAST]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "speaker 'Dev' in no fold" in err[0] and "every utterance is tested once" in err[0]
+
+
+def test_a_fold_record_cuts_the_same_splits_again(tmp_path):
+    utts = utterances(SIZES)
+    data = DatasetSplits("toy", tuple("abc"), train=utts[:120], dev=utts[120:], test=[])
+    spec = FoldSpec("speaker", 3)
+    fold = make_folds(utts, spec, seed=2)[1]
+    split = fold_splits(data, fold, dev_fraction=0.2, seed=2)
+    (tmp_path / FOLD_JSON).write_text(json.dumps(FoldRun.of(spec, fold, split, 2, 0.2).to_dict()))
+    record = read_fold_run(tmp_path)
+    assert record is not None and record.fold == fold and record.protocol == "speaker:3"
+    again = record.splits(replace(data, train=list(reversed(utts)), dev=[]))  # the same pool, stored otherwise
+    for name in ("train", "dev", "test"):
+        assert sorted(u.uid for u in again.split(name)) == sorted(u.uid for u in split.split(name)), name
+    assert read_fold_run(tmp_path / "elsewhere") is None
+    with pytest.raises(DataError, match="the source's train or dev changed since"):
+        record.splits(replace(data, dev=[]))
 
 
 @pytest.mark.parametrize(
@@ -109,6 +171,11 @@ def test_folds_write_one_run_each_and_a_summary(folds_out):
             assert (run_dir / name).is_file(), name
         groups = info["split_groups"]
         assert groups["test"] == info["groups"] and not set(groups["test"]) & (set(groups["train"]) | set(groups["dev"]))
+        record = read_fold_run(run_dir)  # what the run's own splits were, cut again from the source
+        cfg = load_config(None, [*FAST])
+        split = record.splits(load_dataset(cfg, ("train", "dev")))
+        assert {u.speaker for u in split.test} == set(info["groups"]) and len(split.test) == info["sizes"]["test"]
+        assert sorted({u.speaker for u in split.train}) == groups["train"]
     assert sorted(g for info in infos for g in info["groups"]) == ["Ana", "Ben", "Cleo", "Dev"]
     summary = read_summary(folds_out)
     assert summary.protocol == "speaker:3" and [f.groups for f in summary.folds] == [info["groups"] for info in infos]
@@ -117,6 +184,15 @@ def test_folds_write_one_run_each_and_a_summary(folds_out):
     assert md.startswith("# 3 folds (speaker:3)") and all(f"| {i} | {', '.join(info['groups'])} |" in md for i, info in enumerate(infos))
     table = report.render({"cv": summary}, [])
     assert "| cv | 1 x speaker:3 |" in table
+
+
+def test_explicit_folds_train_the_named_groups(tmp_path):
+    out = tmp_path / "named"
+    assert run.main(["--folds", "speaker:Dev+Ana,Cleo+Ben", "--out", str(out), *FAST]) == 0
+    infos = [json.loads((out / f"fold-{i}" / FOLD_JSON).read_text()) for i in range(2)]
+    assert [info["groups"] for info in infos] == [["Ana", "Dev"], ["Ben", "Cleo"]]
+    assert all(not set(info["split_groups"]["test"]) & set(info["split_groups"]["train"]) for info in infos)
+    assert read_summary(out).protocol == "speaker:Dev+Ana,Cleo+Ben"
 
 
 def test_a_killed_folds_run_resumes_at_its_fold(folds_out, capsys):
@@ -139,4 +215,5 @@ def test_folds_compose_with_seeds(tmp_path):
     summary = read_summary(out)
     assert summary.test["weighted_f1"].n == 6 and sorted(Counter(summary.seeds).items()) == [(0, 3), (1, 3)]
     assert [len(f.runs) for f in summary.folds] == [2, 2, 2] and all(f.test["accuracy"].n == 2 for f in summary.folds)
+    assert all(read_fold_run(d).seed == 0 for d in out.glob("fold-*/seed-*"))  # every run knows its fold; seed 1 keeps seed 0's folds
     assert "x 2 seed(s): 0, 1" in (out / "summary.md").read_text()

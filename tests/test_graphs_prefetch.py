@@ -6,7 +6,7 @@ from conftest import TINY
 
 from sync_tva.config import load_config
 from sync_tva.graphs import iterate_batches
-from sync_tva.train.experiment import build_experiment, context_builder
+from sync_tva.train.experiment import build_experiment
 from sync_tva.train.loop import train_one_epoch
 from sync_tva.train.losses import make_loss
 
@@ -33,7 +33,7 @@ def same_batch(a, b) -> None:
 def test_workers_build_the_same_batches_in_order(context, shard):
     extra = ["model.name=sync_tva_context", "model.context.heads=2"] if context else []
     exp = build_experiment(load_config(None, TINY + extra + ["train.num_threads=1"]))
-    ctx = context_builder(exp.model)
+    ctx = exp.model.dialogue_builder()
     assert (ctx is not None) == context
     kwargs = dict(shuffle_seed=7, shard=shard, context=ctx)
     inline = list(iterate_batches(exp.data.train, exp.builder, 8, **kwargs))

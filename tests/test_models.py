@@ -164,7 +164,7 @@ def test_caf_gates_ignore_missing_modalities():
 
 def small_cfg(**changes):
     # Inputs here are unit Gaussians; the fitted normaliser has tests of its own (test_models_normalization.py).
-    base = dict(hidden=HIDDEN, msde_heads=2, gat_heads=2, caf_heads=2, gat_layers=2, dropout=0.0, normalize="none")
+    base = dict(hidden=HIDDEN, heads=2, gat_layers=2, dropout=0.0, normalize="none")
     return ModelConfig(**{**base, **changes})
 
 

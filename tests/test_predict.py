@@ -27,7 +27,7 @@ from sync_tva.predictor import Predictor
 from sync_tva.testing import FAST, MELD_EMOTIONS, built_once, make_meld_tree, make_text_model, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_MODEL = ["model.hidden=16", "model.gat_heads=2", "model.msde_heads=2", "model.caf_heads=2",
+TINY_MODEL = ["model.hidden=16", "model.heads=2",
               "train.epochs=2", "train.batch_size=8", "train.num_threads=1"]
 SENTENCE = "I can't believe you did that!"
 
@@ -93,6 +93,15 @@ def test_text_alone_prints_a_ranked_emotion_list(text_run, tmp_path, capsys):
     row = pd.read_csv(tmp_path / "p" / "predictions.csv").iloc[0]
     assert row["predicted"] == names[0] and row["text"] == SENTENCE
     assert not (tmp_path / "p" / "metrics.json").exists()  # a sentence carries no label
+
+
+def test_an_out_under_a_file_is_one_error_line(text_run, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert predict.main(["--run", str(text_run), "--text", SENTENCE, "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --out ") and str(blocker) in err[0]
+    assert blocker.read_text() == "not a folder"
 
 
 def test_an_unlabelled_csv_is_predicted_without_metrics(text_run, tmp_path):

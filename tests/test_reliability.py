@@ -25,7 +25,7 @@ from sync_tva.train import build_experiment, compute_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 MELD_YAML = ROOT / "configs" / "meld.yaml"
-SMALL = ["model.hidden=16", "model.gat_heads=2", "model.msde_heads=2", "model.caf_heads=2", "train.epochs=1",
+SMALL = ["model.hidden=16", "model.heads=2", "train.epochs=1",
          "train.batch_size=16", "features.progress=false"]
 
 

@@ -15,13 +15,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_command
+from conftest import TINY, run_command
 from matplotlib.offsetbox import AnnotationBbox
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from sync_tva.config import load_config
 from sync_tva.inference import load_run
 from sync_tva.records import Utterance
-from sync_tva.train.experiment import Experiment
+from sync_tva.train.experiment import Experiment, build_experiment
 from sync_tva.viz import (
     draw_attention,
     edge_influence,
@@ -39,9 +40,7 @@ TINY_RUN = [
     "train.epochs=2",
     "data.demo.n_dialogues=30",
     "model.hidden=16",
-    "model.gat_heads=2",
-    "model.msde_heads=2",
-    "model.caf_heads=2",
+    "model.heads=2",
     "train.num_threads=1",  # a busy 2-core machine trains many times slower with more threads
 ]
 GROUP = ["layer", "head", "relation", "dst"]  # one attention distribution per group
@@ -194,6 +193,26 @@ def test_relation_and_edge_ablation_report_probability_changes(exp):
     edges = edge_influence(exp, utt, ua, candidates=5)
     assert len(edges) == 5 and edges["delta"].is_monotonic_increasing
     assert edges["delta"].abs().max() > 0  # removing an attended edge changes the output
+
+
+def _intact(table: pd.DataFrame) -> np.ndarray:
+    """The predicted class's probability before any removal, from every row of an ablation table."""
+    return (table["p_predicted"] - table["delta"]).to_numpy()
+
+
+def test_ablation_on_a_dialogue_model_reads_the_utterance_in_its_dialogue():
+    exp = build_experiment(load_config(None, TINY + ["model.name=sync_tva_context", "model.context.heads=2", "train.num_threads=1"]))
+    turns = [u for u in exp.data.test if u.dialogue == exp.data.test[0].dialogue]
+    utt = turns[1]
+    ua = extract_attention(exp, turns)[1]
+    by_relation = relation_influence(exp, utt, ua, turns=turns)
+    assert set(by_relation["relation"]) == set(ua.gat["relation"])
+    assert _intact(by_relation) == pytest.approx(float(ua.probs[ua.predicted]), abs=1e-4)  # the dialogue, as extraction saw it
+    edges = edge_influence(exp, utt, ua, candidates=5, turns=turns)
+    assert len(edges) == 5 and _intact(edges) == pytest.approx(float(ua.probs[ua.predicted]), abs=1e-4)
+    alone = extract_attention(exp, [utt])[0]
+    assert _intact(relation_influence(exp, utt, alone)) == pytest.approx(float(alone.probs[alone.predicted]), abs=1e-4)
+    assert abs(float(alone.probs[ua.predicted]) - float(ua.probs[ua.predicted])) > 1e-6  # the dialogue changes the output
 
 
 def test_command_writes_png_svg_and_graphml(run_dir, tmp_path):

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -36,9 +37,7 @@ TINY_RUN = [
     "train.epochs=1",
     "data.demo.n_dialogues=16",
     "model.hidden=16",
-    "model.gat_heads=2",
-    "model.msde_heads=2",
-    "model.caf_heads=2",
+    "model.heads=2",
     "train.num_threads=1",
 ]
 CHROMIUM_FLAGS = [
@@ -177,13 +176,25 @@ class Browser:
         os.close(self._from_browser)
 
 
-def test_page_batches_keep_dialogues_whole(monkeypatch):
+def _stub(needs_dialogue: bool) -> SimpleNamespace:
+    """A stand-in trained run whose model only says how it is batched."""
+    return SimpleNamespace(model=SimpleNamespace(dialogue_builder=lambda: object() if needs_dialogue else None))
+
+
+@pytest.mark.parametrize(
+    ("needs_dialogue", "expected"),
+    [
+        (True, [["d1_0", "d1_1", "d1_2"], ["d2_0", "d2_1", "d2_2", "d2_3"], ["d3_0"], ["d4_0", "d4_1"]]),
+        (False, [["d1_0", "d1_1"], ["d1_2", "d2_0"], ["d2_1", "d2_2"], ["d2_3", "d3_0"], ["d4_0", "d4_1"]]),
+    ],
+)
+def test_page_batches_are_evaluation_batches(monkeypatch, needs_dialogue, expected):
     seen: list[list[str]] = []
     monkeypatch.setattr(explorer, "extract_attention", lambda trained, batch: seen.append([u.uid for u in batch]) or list(batch))
     sizes = {"d1": 3, "d2": 4, "d3": 1, "d4": 2}
     utts = [Utterance(uid=f"{d}_{i}", dialogue=d, speaker="A", label=0, features={}) for d, n in sizes.items() for i in range(n)]
-    assert extract_in_batches(None, utts, batch_size=2) == utts
-    assert seen == [["d1_0", "d1_1", "d1_2"], ["d2_0", "d2_1", "d2_2", "d2_3"], ["d3_0", "d4_0", "d4_1"]]
+    assert extract_in_batches(_stub(needs_dialogue), utts, batch_size=2) == utts
+    assert seen == expected  # a dialogue model's dialogues whole (one too long alone), otherwise full batches in order
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 Every experiment is a YAML file over the dataclasses of :mod:`.schema`; :mod:`.loader` reads
 files and overrides into them. An unknown or misspelt key, a value of the wrong type or out of
-range is a :class:`ConfigError` that names the source and the dotted key.
+range, or a key the chosen data source or model does not read (:mod:`.owners`) is a
+:class:`ConfigError` that names the source and the dotted key.
 """
 
 from ..errors import ConfigError

@@ -7,19 +7,23 @@ never silently falls back to a default. Ranges are checked by the schema as the 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
 
 from ..errors import ConfigError
+from .owners import derived_reason, written_fields
 from .schema import Config
 
 __all__ = [
+    "RENAMED",
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
@@ -27,6 +31,14 @@ __all__ = [
     "parse_override",
     "read_yaml",
 ]
+
+
+# Old spelling -> the key that replaced it. Given alone, the old key sets the new one with a
+# FutureWarning; given beside the new one it must agree with it (configs written before the
+# rename carry both), and is then dropped.
+RENAMED = {
+    "features.text.finetune.context_turns": "features.text.context_turns",  # one setting for fine-tuning and extraction
+}
 
 
 def _type_name(tp: Any) -> str:
@@ -97,32 +109,71 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
 
 
 def _build(cls: type, raw: dict, prefix: str) -> Any:
-    """Instantiate dataclass ``cls`` from ``raw``, rejecting unknown keys with a suggestion."""
+    """Instantiate dataclass ``cls`` from ``raw``, rejecting unknown keys with a suggestion and derived keys with what sets them."""
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for name, value in raw.items():
         dotted = f"{prefix}.{name}" if prefix else str(name)
-        if name not in names:
-            valid = [f"{prefix}.{n}" if prefix else n for n in names]
+        if name not in fields:
+            valid = [f"{prefix}.{n}" if prefix else n for n in fields]
             hint = difflib.get_close_matches(dotted, valid, n=1, cutoff=0.5)
             extra = f"; did you mean {hint[0]!r}?" if hint else f"; valid keys: {', '.join(valid)}"
             raise ConfigError(f"unknown key {dotted!r}{extra}")
-        kwargs[name] = _convert(value, hints[name], dotted)
+        converted = _convert(value, hints[name], dotted)
+        why = derived_reason(fields[name])
+        if why is None:
+            kwargs[name] = converted
+        elif converted != fields[name].default:  # at its default: written by an earlier version, dropped
+            raise ConfigError(f"{dotted}: not a setting; it {why}")
     return cls(**kwargs)
+
+
+def _pop_dotted(tree: dict, dotted: str) -> tuple[bool, Any]:
+    """Remove ``a.b.c`` from ``tree``: ``(True, value)`` when it was there, else ``(False, None)``."""
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        tree = tree.get(part)
+        if not isinstance(tree, dict):
+            return False, None
+    return (True, tree.pop(leaf)) if leaf in tree else (False, None)
+
+
+def _apply_renamed(raw: dict) -> None:
+    """Move each old spelling of :data:`RENAMED` to its new key (in place); a disagreement between the two is an error."""
+    for old, new in RENAMED.items():
+        found, value = _pop_dotted(raw, old)
+        if not found:
+            continue
+        has_new, current = _pop_dotted(raw, new)
+        if has_new and current != value:
+            raise ConfigError(f"{old}={value!r} and {new}={current!r} disagree; they are one setting now: keep {new} only")
+        if not has_new:
+            warnings.warn(f"{old} is deprecated; it sets {new} (use that key)", FutureWarning, stacklevel=4)
+        _set_dotted(raw, new, value)
 
 
 def config_from_dict(raw: dict, source: str) -> Config:
     """A Config from plain data (a file, overrides, the copy in a checkpoint); errors name ``source``."""
     try:
+        raw = copy.deepcopy(raw)  # the caller's mapping (a checkpoint's) stays as it was
+        _apply_renamed(raw)
         return _build(Config, raw, "")
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
 
 def config_to_dict(cfg: Any) -> dict:
-    """The config as plain YAML-ready data; ``config_from_dict`` turns it back into an equal Config."""
-    return dataclasses.asdict(cfg)
+    """The config as plain YAML-ready data; ``config_from_dict`` turns it back into an equal Config.
+
+    Keys the chosen data source or model does not read, and derived fields, are left out: they
+    hold their defaults (the schema refuses anything else), so reading it back restores them.
+    """
+    return {
+        f.name: config_to_dict(value) if dataclasses.is_dataclass(value) else copy.deepcopy(value)
+        for f in written_fields(cfg)
+        for value in (getattr(cfg, f.name),)
+    }
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:

@@ -2,16 +2,19 @@
 
 Numeric ranges are declared on the field (``bounded(default, RULE)``, see :mod:`.ranges`) and
 checked, with the dotted key in the message, when a :class:`Config` is built; rules that span
-several fields are each section's ``check_rules``. Reading YAML and overrides is :mod:`.loader`.
+several fields are each section's ``check_rules``. A key only some data sources or models read
+is declared ``owned_by`` them, and a field the code sets is ``derived`` (see :mod:`.owners`).
+Reading YAML and overrides is :mod:`.loader`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Optional, Union
 
 from ..errors import ConfigError
+from .owners import check_owned, derived, owned_by, reads
 from .ranges import (
     AT_LEAST_ONE,
     AT_LEAST_TWO,
@@ -110,24 +113,31 @@ class ColumnsConfig(Section):
     utterance: Union[str, list[str]] = "Utterance_ID"  # column(s) identifying the utterance inside its dialogue
 
 
+RAW_READERS = ("csv", "meld", "iemocap")  # the sources that read media files (their own CSVs or folders)
+
+
 @dataclass
 class DataConfig(Section):
-    """Which data set to read and how."""
+    """Which data set to read and how; a key only some sources read is refused under the others."""
 
     name: str = "demo"  # registered data set: see sync_tva.data.list_datasets()
-    root: Optional[str] = None  # data set folder (meld, iemocap)
-    train: Optional[str] = None  # csv: training CSV path
-    dev: Optional[str] = None  # csv: dev CSV path (absent: carved from train with dev_fraction)
-    test: Optional[str] = None  # csv: test CSV path
-    columns: ColumnsConfig = field(default_factory=ColumnsConfig)  # csv: column mapping
+    root: Optional[str] = owned_by(RAW_READERS, default=None)  # meld, iemocap: the data set folder; csv: the folder relative CSV paths and media are read from
+    train: Optional[str] = owned_by(("csv",), default=None)  # training CSV path
+    dev: Optional[str] = owned_by(("csv",), default=None)  # dev CSV path (absent: carved from train with dev_fraction)
+    test: Optional[str] = owned_by(("csv",), default=None)  # test CSV path
+    columns: ColumnsConfig = owned_by(("csv", "meld"), default_factory=ColumnsConfig)  # column mapping of the CSVs (a trained run's CSV predictions read it too)
     labels: Optional[list[str]] = None  # label names in class-index order; None: the data set's own label set
-    other_labels: Optional[Literal["error", "drop"]] = None  # rows labelled outside data.labels: error, or drop (counted in a note); None: the reader's convention (iemocap drops, csv/meld refuse)
-    media: Optional[str] = None  # csv: clip path template, e.g. train_splits/dia{Dialogue_ID}_utt{Utterance_ID}.mp4
-    path: Optional[str] = None  # features_pickle: the pickle file
-    layout: Optional[str] = None  # features_pickle: which tuple layout the pickle has
-    dev_fraction: float = bounded(0.1, OPEN_UNIT)  # share of training dialogues held out (seeded) when a source has no dev split
-    test_sessions: list[int] = field(default_factory=lambda: [5])  # iemocap: sessions used for testing
-    demo: DemoConfig = field(default_factory=DemoConfig)  # synthetic corpus settings (name=demo)
+    other_labels: Optional[Literal["error", "drop"]] = owned_by(RAW_READERS, default=None)  # rows labelled outside data.labels: error, or drop (counted in a note); None: the reader's convention (iemocap drops, csv/meld refuse)
+    media: Optional[str] = owned_by(("csv",), default=None)  # clip path template, e.g. train_splits/dia{Dialogue_ID}_utt{Utterance_ID}.mp4
+    path: Optional[str] = owned_by(("features_pickle",), default=None)  # the pickle file
+    layout: Optional[str] = owned_by(("features_pickle",), default=None)  # which tuple layout the pickle has (docs/pickles.md)
+    dev_fraction: float = bounded(0.1, OPEN_UNIT)  # share of training dialogues held out (seeded) when a source has no dev split, and in --folds
+    test_sessions: list[int] = owned_by(("iemocap",), default_factory=lambda: [5])  # sessions used for testing
+    demo: DemoConfig = owned_by(("demo",), default_factory=DemoConfig)  # synthetic corpus settings
+
+    def check_rules(self, prefix: str) -> None:
+        """Keys of another source than ``name`` keep their defaults."""
+        check_owned(self, prefix, DataConfig())
 
 
 @dataclass
@@ -135,14 +145,14 @@ class FinetuneConfig(Section):
     """Fine-tuning the text encoder as an utterance classifier before extraction (see ``sync_tva.features.finetune``)."""
 
     epochs: int = bounded(0, NON_NEGATIVE)  # training epochs on the train split's labels; 0 keeps the frozen encoder
-    context_turns: int = bounded(0, NON_NEGATIVE)  # previous turns of the dialogue ("speaker: text") given as a first segment
+    context_turns: int = derived(0, "mirrors features.text.context_turns, which sets the turns for fine-tuning and extraction alike")  # always features.text.context_turns (set as the config is built); kept here so the fine-tuning request key of a stored encoder is unchanged
     lr: float = bounded(5e-5, POSITIVE)  # AdamW peak learning rate
     weight_decay: float = bounded(1e-2, NON_NEGATIVE)  # AdamW weight decay on weight matrices (never on biases or LayerNorm)
     warmup: float = bounded(0.1, UNIT)  # share of the steps with a linear warm-up; the rest decays linearly to 0
     batch_size: int = bounded(16, AT_LEAST_ONE)  # utterances per optimiser step
     max_length: int = bounded(128, AT_LEAST_ONE)  # tokens per input (context and utterance together; the tokenizer truncates)
     seed: int = bounded(0, NON_NEGATIVE)  # head initialisation, dropout and shuffling; independent of the run seed
-    folder: Optional[str] = None  # an already fine-tuned encoder folder to use as is (a trained run sets it from its checkpoint, so its data is not needed); None: fine-tune or find it from the data
+    folder: Optional[str] = derived(None, "is set from a trained run's checkpoint; to extract with an encoder folder of your own, set features.text.model=DIR and features.text.finetune.epochs=0")  # the fine-tuned encoder a trained run's features came from (sync_tva.inference sets it, so its training data is not needed); None: fine-tune or find it in the store
 
 
 @dataclass
@@ -154,8 +164,13 @@ class TextFeaturesConfig(Section):
     max_nodes: int = bounded(0, NON_NEGATIVE)  # tokens: group contiguous tokens into at most this many nodes; 0 keeps every token
     max_length: int = bounded(128, AT_LEAST_ONE)  # tokens kept per utterance (the tokenizer truncates)
     batch_size: int = bounded(16, AT_LEAST_ONE)  # utterances per encoder forward pass
-    context_turns: int = bounded(0, NON_NEGATIVE)  # previous turns given as a first segment when extracting; text nodes stay the utterance's tokens
+    context_turns: int = bounded(0, NON_NEGATIVE)  # previous turns of the dialogue ("speaker: text") given as a first segment, when fine-tuning and when extracting; text nodes stay the utterance's tokens
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # fine-tune the encoder first (epochs > 0)
+
+    def __post_init__(self) -> None:
+        """Fine-tuning reads the same context turns as extraction: one setting, mirrored into ``finetune``."""
+        if self.finetune.context_turns != self.context_turns:
+            self.finetune = replace(self.finetune, context_turns=self.context_turns)  # a copy: a shared section stays as it was
 
 
 @dataclass
@@ -233,26 +248,30 @@ class ContextConfig(Section):
 
     schema: str = "dialogue"  # context schema name (sync_tva/graphs/schemas/context/NAME.yaml) or a path to a YAML file
     layers: int = bounded(2, NON_NEGATIVE)  # context graph-attention layers; 0 gives back the per-utterance model
-    heads: int = bounded(4, POSITIVE)  # heads per relation's GATConv; must divide model.hidden
+    heads: Optional[int] = bounded(None, POSITIVE)  # heads per relation's GATConv; None: model.heads; must divide model.hidden
     past: int = bounded(8, NON_NEGATIVE)  # earlier turns of the dialogue each utterance hears; 0: none
     future: int = bounded(4, NON_NEGATIVE)  # later turns it hears; 0: an online model that never looks ahead
     speakers: bool = True  # split each direction into same-speaker and other-speaker relations
     sequence: Literal["gru", "none"] = "gru"  # a GRU over each dialogue's turns before the graph layers (bidirectional unless future=0); none: graph only
 
 
+BLOCK_HEADS = ("msde_heads", "gat_heads", "caf_heads")  # the encoder's attention blocks; each takes model.heads unless set
+
+
 @dataclass
 class ModelConfig(Section):
-    """Sync-TVA architecture and its ablation switches."""
+    """Sync-TVA architecture and its ablation switches; a key only some models read is refused under the others."""
 
     name: str = "sync_tva"  # registered model (sync_tva.models.list_models())
     modalities: list[str] = field(default_factory=lambda: list(MODALITIES))  # non-empty subset of text/audio/visual
     hidden: int = bounded(64, POSITIVE)  # model width shared by all blocks
+    heads: int = bounded(4, POSITIVE)  # attention heads of every block whose own count is unset (msde_heads, gat_heads, caf_heads, context.heads)
     msde: bool = True  # modality-specific dynamic enhancement; off = a linear projection only
-    msde_heads: int = bounded(4, POSITIVE)  # heads of the MSDE self-attention; must divide hidden
+    msde_heads: Optional[int] = bounded(None, POSITIVE)  # heads of the MSDE self-attention; None: model.heads; must divide hidden
     gat_layers: int = bounded(2, NON_NEGATIVE)  # heterogeneous GAT layers (0 allowed)
-    gat_heads: int = bounded(4, POSITIVE)  # heads per GATConv; must divide hidden
+    gat_heads: Optional[int] = bounded(None, POSITIVE)  # heads per GATConv; None: model.heads; must divide hidden
     caf: bool = True  # cross-modal attention fusion; off = concatenation of the pooled summaries
-    caf_heads: int = bounded(4, POSITIVE)  # heads of the CAF cross-attention; must divide hidden
+    caf_heads: Optional[int] = bounded(None, POSITIVE)  # heads of the CAF cross-attention; None: model.heads; must divide hidden
     dropout: float = bounded(0.1, DROPOUT)  # dropout on features in every block
     attn_dropout: float = bounded(0.0, DROPOUT)  # dropout on GAT attention coefficients
     gat_impl: Literal["fused", "per_relation"] = "fused"  # fused: all relations of a GAT layer in one pass; per_relation: one GATConv each (the reference)
@@ -260,10 +279,19 @@ class ModelConfig(Section):
     normalize_by: Literal["none", "speaker"] = "none"  # speaker: standardise each modality per speaker with that speaker's own statistics in the same split (features only, never labels), before model.normalize
     speaker_modalities: list[str] = field(default_factory=lambda: ["audio", "visual"])  # speaker: the modalities standardised per speaker (not text: words are not a trait of the speaker)
     speaker_min_utterances: int = bounded(8, AT_LEAST_TWO)  # speaker: a speaker with fewer utterances in a split is shrunk toward the training statistics (one utterance: the training statistics alone)
-    context: ContextConfig = field(default_factory=ContextConfig)  # dialogue context (model.name=sync_tva_context only)
+    context: ContextConfig = owned_by(("sync_tva_context",), default_factory=ContextConfig)  # dialogue context
+
+    def __post_init__(self) -> None:
+        """Head counts left unset (None) take ``heads`` now, so every reader sees a number."""
+        for name in BLOCK_HEADS:
+            if getattr(self, name) is None:
+                setattr(self, name, self.heads)
+        if self.context.heads is None:
+            self.context = replace(self.context, heads=self.heads)  # a copy: a shared section stays as it was
 
     def check_rules(self, prefix: str) -> None:
-        """Modalities are a non-empty subset without repeats; every head count divides ``hidden``."""
+        """Keys of other models keep their defaults; modalities are a non-empty subset without repeats; the heads of every block built divide ``hidden``."""
+        check_owned(self, prefix, ModelConfig(heads=self.heads))
         mods = self.modalities
         if not mods:
             raise ConfigError(f"{prefix}.modalities: must name at least one of text, audio, visual")
@@ -276,12 +304,15 @@ class ModelConfig(Section):
         for m in self.speaker_modalities:
             if m not in MODALITIES:
                 raise ConfigError(f"{prefix}.speaker_modalities: unknown modality {m!r}; choose from {list(MODALITIES)}")
-        for name in ("msde_heads", "gat_heads", "caf_heads"):  # hidden > 0 passed already: blame the heads
-            heads = getattr(self, name)
-            if self.hidden % heads:
-                raise ConfigError(f"{prefix}.{name}: {heads} must divide {prefix}.hidden={self.hidden}")
-        if self.hidden % self.context.heads:
-            raise ConfigError(f"{prefix}.context.heads: {self.context.heads} must divide {prefix}.hidden={self.hidden}")
+        heads = {name: getattr(self, name) for name in BLOCK_HEADS}
+        if reads(self, "context"):  # validated only for a model that builds the context layers
+            heads["context.heads"] = self.context.heads
+        for name, count in heads.items():  # hidden > 0 passed already: blame the heads
+            if self.hidden % count:
+                raise ConfigError(
+                    f"{prefix}.{name}: {count} must divide {prefix}.hidden={self.hidden} "
+                    f"(left unset, a block's heads are {prefix}.heads={self.heads})"
+                )
 
 
 @dataclass

@@ -25,10 +25,15 @@ from ..errors import DataError
 from ..io import atomic_open, write_json
 from .base import NodeFeatures
 
-__all__ = ["FeatureStore", "merge_stores"]
+__all__ = ["FeatureStore", "merge_stores", "store_key"]
 
 FAILURES = "failures.jsonl"
 _FAILED = ".failed.json"
+
+
+def store_key(modality: str, fingerprint: str) -> str:
+    """The store's name for one extractor's features: its modality and the fingerprint of its weights and preprocessing."""
+    return f"{modality}-{fingerprint}"
 
 
 class FeatureStore:

@@ -1,6 +1,18 @@
 """Graph schemas and builders: utterances to DGL heterographs."""
 
-from .batching import Batch, Unit, iterate_batches, make_batch, plan_batches, shard_units, single_units
+from .batching import (
+    Batch,
+    Plan,
+    Unit,
+    batch_units,
+    iterate_batches,
+    make_batch,
+    plan_batches,
+    plan_utterances,
+    planned_utterances,
+    shard_units,
+    single_units,
+)
 from .builder import PLACEHOLDER_ETYPE, PooledGraphBuilder, UtteranceGraphBuilder, edge_index
 from .dialogue import (
     DialogueGraphBuilder,
@@ -17,6 +29,10 @@ __all__ = [
     "iterate_batches",
     "make_batch",
     "plan_batches",
+    "plan_utterances",
+    "planned_utterances",
+    "batch_units",
+    "Plan",
     "shard_units",
     "single_units",
     "Unit",

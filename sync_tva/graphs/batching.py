@@ -1,9 +1,12 @@
-"""Mini-batches of utterances as batched heterographs, in a seeded order.
+"""Mini-batches of utterances as batched heterographs, in a seeded order: the one batching path of
+training, evaluation, prediction and drawing.
 
 Batches are planned over *units*: a unit is a list of utterance indices that must stay
 together in one batch (one utterance for the per-utterance model, a whole dialogue for a
-context model). A planned batch can be split across the ranks of a distributed run
-(``shard``) by whole units, so every rank sees whole dialogues.
+model that reads the conversation: :func:`batch_units`). :func:`plan_utterances` packs them
+(:func:`plan_batches`: one overflow rule); :func:`iterate_batches` builds the planned batches and
+:func:`planned_utterances` lists them. A planned batch can be split across the ranks of a
+distributed run (``shard``) by whole units, so every rank sees whole dialogues.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from ..records import Utterance, dialogue_units
 from .builder import UtteranceGraphBuilder
 from .dialogue import DialogueGraphBuilder
 
-__all__ = ["Batch", "Unit", "single_units", "plan_batches", "shard_units", "iterate_batches", "make_batch"]
+__all__ = [
+    "Batch", "Unit", "Plan", "single_units", "batch_units", "plan_batches", "plan_utterances", "planned_utterances",
+    "shard_units", "iterate_batches", "make_batch",
+]
 
 Unit = list[int]  # indices into the utterance list that stay in one batch
+Plan = list[list[Unit]]  # the batches of one pass, each a list of units
 
 
 @dataclass
@@ -47,7 +54,12 @@ def single_units(n: int) -> list[Unit]:
     return [[i] for i in range(n)]
 
 
-def plan_batches(units: Sequence[Unit], batch_size: int, *, shuffle_seed: int | None = None) -> list[list[Unit]]:
+def batch_units(utterances: Sequence[Utterance], context: DialogueGraphBuilder | None) -> list[Unit]:
+    """Whole dialogues for a model that reads the conversation (``context`` given), single utterances otherwise."""
+    return dialogue_units(utterances) if context is not None else single_units(len(utterances))
+
+
+def plan_batches(units: Sequence[Unit], batch_size: int, *, shuffle_seed: int | None = None) -> Plan:
     """Units in a seeded order (None keeps the given order), packed into batches of at most ``batch_size`` utterances.
 
     A unit larger than ``batch_size`` gets a batch of its own; with one-utterance units every
@@ -56,7 +68,7 @@ def plan_batches(units: Sequence[Unit], batch_size: int, *, shuffle_seed: int | 
     order = list(range(len(units)))
     if shuffle_seed is not None:
         order = torch.randperm(len(units), generator=torch.Generator().manual_seed(shuffle_seed)).tolist()
-    batches: list[list[Unit]] = []
+    batches: Plan = []
     current: list[Unit] = []
     size = 0
     for i in order:
@@ -71,6 +83,18 @@ def plan_batches(units: Sequence[Unit], batch_size: int, *, shuffle_seed: int | 
     return batches
 
 
+def plan_utterances(
+    utterances: Sequence[Utterance], batch_size: int, *, context: DialogueGraphBuilder | None = None, shuffle_seed: int | None = None
+) -> Plan:
+    """The batches of one pass over ``utterances``: their :func:`batch_units` packed by :func:`plan_batches`."""
+    return plan_batches(batch_units(utterances, context), batch_size, shuffle_seed=shuffle_seed)
+
+
+def planned_utterances(utterances: Sequence[Utterance], plan: Plan) -> list[list[Utterance]]:
+    """The utterances of each planned batch, in plan order (for callers that build batches themselves)."""
+    return [[utterances[i] for unit in batch for i in unit] for batch in plan]
+
+
 def shard_units(batch: list[Unit], rank: int, world_size: int) -> list[Unit]:
     """Rank ``rank``'s contiguous share of one planned batch (whole units; may be empty)."""
     bounds = [round(k * len(batch) / world_size) for k in range(world_size + 1)]
@@ -83,15 +107,15 @@ def iterate_batches(
     batch_size: int,
     *,
     shuffle_seed: int | None = None,
-    units: Sequence[Unit] | None = None,
+    plan: Plan | None = None,
     shard: tuple[int, int] | None = None,
     context: DialogueGraphBuilder | None = None,
     workers: int = 0,
 ) -> Iterator[Batch]:
-    """Yield batches in the order :func:`plan_batches` fixes; ``units`` default to one per utterance.
+    """Yield the batches of ``plan`` (default: :func:`plan_utterances` with ``batch_size`` and ``shuffle_seed``).
 
-    With ``context`` (a context model's batching) ``units`` default to whole dialogues
-    (:func:`~sync_tva.records.dialogue_units`) and every batch carries its context graph.
+    With ``context`` (the batching of a model that reads the conversation) the default plan
+    keeps whole dialogues and every batch carries its context graph.
 
     With ``shard=(rank, world_size)`` each planned batch yields only this rank's share (an empty
     share yields nothing), so ranks step through the same sequence of global batches.
@@ -100,9 +124,8 @@ def iterate_batches(
     caller trains on the current one (``train.prefetch_workers``); the batches and their order
     are the same as without.
     """
-    if units is None:
-        units = dialogue_units(utterances) if context is not None else single_units(len(utterances))
-    plan = plan_batches(units, batch_size, shuffle_seed=shuffle_seed)
+    if plan is None:
+        plan = plan_utterances(utterances, batch_size, context=context, shuffle_seed=shuffle_seed)
     owned = (shard_units(planned, *shard) if shard is not None else planned for planned in plan)
     batches = [chosen for own in owned if (chosen := [utterances[i] for unit in own for i in unit])]
     if workers == 0:

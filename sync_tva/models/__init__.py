@@ -1,16 +1,20 @@
 """Sync-TVA building blocks, one per paper component, the full model, and the model registry."""
 
+from .base import AttentionMaps, GraphModel, ModelOutput, eval_mode
 from .caf import CAF, CAFAttention
-from .context import ContextAttentionMaps, SyncTVAContext
+from .context import SyncTVAContext
 from .fused_gat import FusedHeteroGATLayer
 from .hetero_gat import GATAttention, HeteroGAT, HeteroGATLayer
 from .msde import MSDE, MSDEAttention, Projection
 from .normalization import InputNormalizer, SpeakerNormalizer, normalize_speakers, speaker_normalizer
 from .pooling import AttentionPooling
 from .registry import build_model, list_models, register_model
-from .sync_tva import AttentionMaps, SyncTVA, SyncTVAOutput
+from .sync_tva import SyncTVA, SyncTVAOutput
 
 __all__ = [
+    "GraphModel",
+    "ModelOutput",
+    "eval_mode",
     "MSDE",
     "MSDEAttention",
     "Projection",
@@ -29,7 +33,6 @@ __all__ = [
     "SyncTVAOutput",
     "AttentionMaps",
     "SyncTVAContext",
-    "ContextAttentionMaps",
     "build_model",
     "list_models",
     "register_model",

@@ -12,7 +12,7 @@ no context vector, and ``utterance`` + ``output`` are Sync-TVA's classifier laye
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import torch
@@ -23,22 +23,13 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..config import ModelConfig
 from ..graphs.dialogue import NODE_TYPE, DialogueSchema, dialogue_schema_from_dict, load_dialogue_schema
 from ..graphs.schema import GraphSchema
+from .base import GraphModel
 from .hetero_gat import GATAttention, HeteroGAT
 from .registry import register_model
 from .segments import pad_segments
-from .sync_tva import AttentionMaps, SyncTVA, SyncTVAOutput
+from .sync_tva import SyncTVA, SyncTVAOutput
 
-__all__ = ["SyncTVAContext", "ContextAttentionMaps", "DialogueGRU"]
-
-
-@dataclass
-class ContextAttentionMaps(AttentionMaps):
-    """The encoder's attention maps plus ``context[l][etype]``: [E, heads, 1] per context layer and relation.
-
-    Edge ``e`` of relation ``etype`` is edge ``e`` of the batch's context graph (``Batch.dialogue``).
-    """
-
-    context: list[GATAttention]
+__all__ = ["SyncTVAContext", "DialogueGRU"]
 
 
 class DialogueGRU(nn.Module):
@@ -64,7 +55,7 @@ class DialogueGRU(nn.Module):
 
 
 @register_model("sync_tva_context")
-class SyncTVAContext(nn.Module):
+class SyncTVAContext(GraphModel):
     """Sync-TVA utterance encoder + relational graph attention over the dialogue + classifier on both.
 
     Shapes: a batched utterance heterograph of B utterances and their context graph ``dialogue``
@@ -73,11 +64,11 @@ class SyncTVAContext(nn.Module):
     Example::
 
         model = SyncTVAContext(load_schema("utterance"), {"text": 48, "audio": 32, "visual": 48}, 7, ModelConfig())
-        batch = make_batch(utterances, builder, context=DialogueGraphBuilder(model.context_schema))
+        batch = make_batch(utterances, builder, context=model.dialogue_builder())
         out = model(batch.graph, dialogue=batch.dialogue, return_attention=True)
     """
 
-    needs_dialogue: ClassVar[bool] = True  # read by sync_tva.train.experiment.context_builder: batch whole dialogues
+    needs_dialogue: ClassVar[bool] = True  # batch whole dialogues with their context graph (GraphModel.dialogue_builder)
 
     def __init__(
         self, schema: GraphSchema, in_dims: dict[str, int], n_classes: int, cfg: ModelConfig, *, context_schema: dict[str, Any] | None = None
@@ -87,7 +78,7 @@ class SyncTVAContext(nn.Module):
         ctx = cfg.context
         self.cfg = cfg
         given = load_dialogue_schema(ctx.schema) if context_schema is None else dialogue_schema_from_dict(context_schema, "checkpoint: context_schema")
-        self.context_schema: DialogueSchema = given.resolve(past=ctx.past, future=ctx.future, speakers=ctx.speakers)
+        self.dialogue_schema: DialogueSchema = given.resolve(past=ctx.past, future=ctx.future, speakers=ctx.speakers)
         self.encoder = SyncTVA(schema, in_dims, n_classes, cfg)
         fused_dim = self.encoder.classifier[0].in_features  # hidden with CAF, hidden * modalities without
         # Its own classifier is replaced by ours, which also reads the context (torchvision's idiom).
@@ -98,7 +89,7 @@ class SyncTVAContext(nn.Module):
         # is readable from it), and its output layer also reads the context vector.
         self.utterance = nn.Sequential(nn.Linear(fused_dim, d), nn.ReLU(), nn.Dropout(cfg.dropout))
         self.context = HeteroGAT(
-            self.context_schema.graph_schema(),
+            self.dialogue_schema.graph_schema(),
             d,
             ctx.layers,
             num_heads=ctx.heads,
@@ -115,13 +106,13 @@ class SyncTVAContext(nn.Module):
 
     def checkpoint_parts(self) -> dict[str, Any]:
         """What a checkpoint keeps to rebuild this model without its schema YAML (given back to ``__init__``)."""
-        return {"context_schema": self.context_schema.to_dict()}
+        return {"context_schema": self.dialogue_schema.to_dict()}
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(modalities={self.encoder.modalities}, hidden={self.cfg.hidden}, "
             f"context_layers={len(self.context.layers)}, sequence={self.cfg.context.sequence if self.sequence else 'none'}, "
-            f"context={self.context_schema!r})"
+            f"context={self.dialogue_schema!r})"
         )
 
     def forward(
@@ -137,7 +128,7 @@ class SyncTVAContext(nn.Module):
             if dialogue is None:
                 raise ValueError(
                     "sync_tva_context needs the batch's context graph: call model(batch.graph, dialogue=batch.dialogue) "
-                    "with batches built with a DialogueGraphBuilder (sync_tva.train.experiment.context_builder)"
+                    "with batches built with the model's dialogue_builder() (sync_tva.graphs.iterate_batches)"
                 )
             if dialogue.num_nodes(NODE_TYPE) != fused.shape[0]:
                 raise ValueError(
@@ -149,6 +140,4 @@ class SyncTVAContext(nn.Module):
         logits = self.output(features)
         if not return_attention:
             return SyncTVAOutput(logits=logits, fused=fused)
-        maps = encoded.attention
-        attention = ContextAttentionMaps(**{f.name: getattr(maps, f.name) for f in fields(maps)}, context=layers)
-        return SyncTVAOutput(logits=logits, fused=fused, attention=attention)
+        return SyncTVAOutput(logits=logits, fused=fused, attention=replace(encoded.attention, context=layers))

@@ -11,7 +11,7 @@ batch's relations are laid out once (:class:`RelationPlan`) as one bipartite gra
 *relation-source rows* (each source node once per relation it sends on) to
 *relation-destination rows* (each destination node once per relation it receives on). A
 softmax over a destination row's incoming edges is then exactly the per-relation softmax, and
-one ``segment_mm``, one ``edge_softmax`` and one weighted sum (:class:`WeightedSum`) serve all
+one ``segment_mm``, one ``edge_softmax`` and one weighted sum (DGL's ``u_mul_e_sum``) serve all
 relations. The sparse kernels' own arithmetic is the same in both layers, so the gain is largest
 on small graphs (see ``benchmarks/speed.py``).
 """
@@ -19,7 +19,6 @@ on small graphs (see ``benchmarks/speed.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from itertools import accumulate
 
 import dgl
@@ -28,18 +27,14 @@ from dgl import DGLHeteroGraph
 from torch import nn
 from torch.nn import functional as F
 
-from ..graphs.schema import GraphSchema
+from ..graphs.schema import CanonicalEType, GraphSchema
 
-__all__ = ["FusedHeteroGATLayer", "RelationPlan", "WeightedSum", "plan_relations", "weighted_sum"]
-
-CanonicalEType = tuple[str, str, str]
-# Edge weights repeated over the features (WeightedSum) up to this many values, 16 MiB of float32:
-# measured faster for a training step on small batches, slower and memory-hungry on large ones.
-REPEAT_LIMIT = 1 << 22
+__all__ = ["FusedHeteroGATLayer", "RelationPlan", "plan_relations", "relation_key"]
 
 
-def _module_key(etype: CanonicalEType) -> str:
-    """The same ``ModuleDict`` key as ``HeteroGATLayer``, so the two layers' state dicts are interchangeable."""
+def relation_key(etype: CanonicalEType) -> str:
+    """The ``ModuleDict`` key of a canonical edge type (keys may not contain dots); both GAT layers use it,
+    so their state dicts are interchangeable."""
     return "|".join(etype)
 
 
@@ -66,12 +61,6 @@ class RelationPlan:
     dst_seglen: torch.Tensor
     dst_relation: torch.Tensor
     edge_counts: list[int]
-
-    @cached_property
-    def reverse(self) -> DGLHeteroGraph:
-        """The same edges, same ids, from destination rows to source rows: built only when a backward pass needs it."""
-        u, v = self.graph.edges(order="eid")
-        return dgl.create_block((v, u), num_src_nodes=self.graph.num_dst_nodes(), num_dst_nodes=self.graph.num_src_nodes(), device=self.graph.device)
 
 
 def _cat(parts: list[torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -120,51 +109,6 @@ def plan_relations(g: DGLHeteroGraph, etypes: list[CanonicalEType], ntypes: list
         dst_relation=torch.repeat_interleave(torch.arange(len(rels), device=device), dst_seglen.to(device)),
         edge_counts=edge_counts,
     )
-
-
-def weighted_sum(plan: RelationPlan, ft: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """``out[v, k] = sum over edges (u -> v) of alpha[e, k] * ft[u, k]``; [S, H, F] and [E, H] -> [G, H, F].
-
-    DGL's ``u_mul_e_sum`` with the weights broadcast over the features, except when training on
-    a batch small enough for :class:`WeightedSum` (``REPEAT_LIMIT``), whose step is faster there.
-    """
-    training = torch.is_grad_enabled() and (ft.requires_grad or alpha.requires_grad)
-    if training and alpha.shape[0] * ft.shape[1] * ft.shape[2] <= REPEAT_LIMIT:
-        return WeightedSum.apply(plan, ft, alpha)
-    return dgl.ops.u_mul_e_sum(plan.graph, ft, alpha.unsqueeze(-1))
-
-
-class WeightedSum(torch.autograd.Function):
-    """:func:`weighted_sum` with the edge weights repeated to the full feature width.
-
-    The same sum as ``dgl.ops.u_mul_e_sum(graph, ft, alpha.unsqueeze(-1))``; with the weights
-    repeated, forward and backward use DGL's kernels without broadcasting: the feature gradient
-    is the same sum on the reversed graph, the weight gradient a per-head dot product
-    (``u_dot_v``), and on the demo a training step is about 5% faster (``benchmarks/speed.py``).
-    The price is an ``[E, H * F]`` tensor kept for the backward pass, hence the size limit.
-    Shapes: ``ft`` [S, H, F], ``alpha`` [E, H] -> [G, H, F].
-    """
-
-    @staticmethod
-    def forward(ctx, plan: RelationPlan, ft: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        n_src, heads, width = ft.shape
-        weights = alpha.repeat_interleave(width, dim=1)  # [E, H * F]: head k's weight on each of its features
-        ctx.plan = plan
-        ctx.save_for_backward(ft, weights)
-        return dgl.ops.u_mul_e_sum(plan.graph, ft.reshape(n_src, heads * width), weights).view(-1, heads, width)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor | None, torch.Tensor | None]:  # type: ignore[override]
-        ft, weights = ctx.saved_tensors
-        plan: RelationPlan = ctx.plan
-        n_src, heads, width = ft.shape
-        grad = grad.contiguous()
-        grad_ft = grad_alpha = None
-        if ctx.needs_input_grad[1]:
-            grad_ft = dgl.ops.u_mul_e_sum(plan.reverse, grad.view(-1, heads * width), weights).view(n_src, heads, width)
-        if ctx.needs_input_grad[2]:
-            grad_alpha = dgl.ops.u_dot_v(plan.graph, ft, grad).squeeze(-1)  # [E, H]
-        return None, grad_ft, grad_alpha
 
 
 class _RelationParameters(nn.Module):
@@ -218,7 +162,7 @@ class FusedHeteroGATLayer(nn.Module):
         self.hidden, self.num_heads = hidden, num_heads
         self.etypes: list[CanonicalEType] = list(schema.canonical_etypes)
         self.node_types: list[str] = list(schema.node_types)
-        self.convs = nn.ModuleDict({_module_key(et): _RelationParameters(hidden, num_heads) for et in self.etypes})
+        self.convs = nn.ModuleDict({relation_key(et): _RelationParameters(hidden, num_heads) for et in self.etypes})
         self.norms = nn.ModuleDict({t: nn.LayerNorm(hidden) for t in schema.node_types})
         self.feat_drop = nn.Dropout(dropout)
         self.attn_drop = nn.Dropout(attn_dropout)
@@ -235,7 +179,7 @@ class FusedHeteroGATLayer(nn.Module):
         output columns of the same matmul, and the destination score needs no projection of
         the destination features at all. Shapes: [R, D, D + H], [R, D, H], [R, D].
         """
-        params = [self.convs[_module_key(et)] for et in etypes]
+        params = [self.convs[relation_key(et)] for et in etypes]
         r, d, h = len(params), self.hidden, self.num_heads
         weight = torch.stack([p.fc.weight for p in params])  # [R, D_out, D_in]
         per_head = weight.view(r, h, d // h, d)  # [R, H, F, D_in]: output row k*F+f is head k, feature f
@@ -268,7 +212,7 @@ class FusedHeteroGATLayer(nn.Module):
         er = dgl.ops.segment_mm(xd, dst_weight, plan.dst_seglen)  # [G, H]
         scores = F.leaky_relu(dgl.ops.u_add_v(plan.graph, el, er), 0.2)  # [E, H]
         alpha = self.attn_drop(dgl.ops.edge_softmax(plan.graph, scores))  # per (relation, destination)
-        received = weighted_sum(plan, ft, alpha)  # [G, H, F]
+        received = dgl.ops.u_mul_e_sum(plan.graph, ft, alpha.unsqueeze(-1))  # [G, H, F]: alpha-weighted sum of the sources
         received = received.reshape(-1, d) + bias.index_select(0, plan.dst_relation)  # [G, D]: heads concatenated, each relation's bias
         summed = x.new_zeros(x.shape).index_add_(0, plan.dst_rows, received)  # [N, D]: relations into a node summed
         update = self.dropout(F.elu(summed)).split(plan.counts)

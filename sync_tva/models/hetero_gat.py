@@ -20,18 +20,12 @@ from dgl.nn import GATConv
 from torch import nn
 from torch.nn import functional as F
 
-from ..graphs.schema import GraphSchema
-from .fused_gat import FusedHeteroGATLayer
+from ..graphs.schema import CanonicalEType, GraphSchema
+from .fused_gat import FusedHeteroGATLayer, RelationPlan, relation_key
 
 __all__ = ["HeteroGATLayer", "HeteroGAT", "GATAttention", "CanonicalEType"]
 
-CanonicalEType = tuple[str, str, str]
 GATAttention = dict[CanonicalEType, torch.Tensor]  # per canonical edge type: [E, heads, 1]
-
-
-def _module_key(etype: CanonicalEType) -> str:
-    """A ``ModuleDict`` key for a canonical edge type (keys may not contain dots)."""
-    return "|".join(etype)
 
 
 class HeteroGATLayer(nn.Module):
@@ -55,7 +49,7 @@ class HeteroGATLayer(nn.Module):
         self.etypes: list[CanonicalEType] = list(schema.canonical_etypes)
         self.convs = nn.ModuleDict(
             {
-                _module_key(etype): GATConv(
+                relation_key(etype): GATConv(
                     hidden, hidden // num_heads, num_heads, feat_drop=dropout, attn_drop=attn_dropout, allow_zero_in_degree=True
                 )
                 for etype in self.etypes
@@ -66,11 +60,16 @@ class HeteroGATLayer(nn.Module):
 
     def conv(self, etype: CanonicalEType) -> GATConv:
         """The ``GATConv`` of one canonical edge type."""
-        return self.convs[_module_key(etype)]
+        return self.convs[relation_key(etype)]
+
+    def plan(self, g: DGLHeteroGraph) -> None:
+        """Nothing to lay out: each relation runs on its own view of ``g`` (the fused layer's ``plan`` call, answered)."""
+        return None
 
     def forward(
-        self, g: DGLHeteroGraph, h: dict[str, torch.Tensor], *, return_attention: bool = False
+        self, g: DGLHeteroGraph, h: dict[str, torch.Tensor], *, return_attention: bool = False, plan: RelationPlan | None = None
     ) -> tuple[dict[str, torch.Tensor], GATAttention | None]:
+        """``plan`` is unused (the fused layer's shared layout); both layers are called alike."""
         messages: dict[str, list[torch.Tensor]] = {}
         attention: GATAttention = {}
         own = set(self.etypes)
@@ -129,16 +128,15 @@ class HeteroGAT(nn.Module):
         self.layers = nn.ModuleList(
             layers[impl](schema, hidden, num_heads=num_heads, dropout=dropout, attn_dropout=attn_dropout) for _ in range(n)
         )
-        self.impl = impl
 
     def forward(
         self, g: DGLHeteroGraph, h: dict[str, torch.Tensor], *, return_attention: bool = False
     ) -> tuple[dict[str, torch.Tensor], list[GATAttention]]:
         per_layer: list[GATAttention] = []
-        # Fused layers share one layout of the batch's relations, built once per forward.
-        shared = {"plan": self.layers[0].plan(g)} if self.impl == "fused" and len(self.layers) else {}
+        # The layers share one layout of the batch's relations, built once per forward (None for per_relation).
+        plan = self.layers[0].plan(g) if len(self.layers) else None
         for layer in self.layers:
-            h, attention = layer(g, h, return_attention=return_attention, **shared)
+            h, attention = layer(g, h, return_attention=return_attention, plan=plan)
             if attention is not None:
                 per_layer.append(attention)
         return h, per_layer

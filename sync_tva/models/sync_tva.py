@@ -10,7 +10,8 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..graphs.schema import GraphSchema
-from .caf import CAF, CAFAttention
+from .base import AttentionMaps, GraphModel, ModelOutput
+from .caf import CAF
 from .hetero_gat import HeteroGAT
 from .msde import MSDE, Projection
 from .normalization import InputNormalizer, SpeakerNormalizer
@@ -21,32 +22,14 @@ __all__ = ["SyncTVA", "SyncTVAOutput", "AttentionMaps"]
 
 
 @dataclass
-class AttentionMaps:
-    """Every attention the model computed in one forward pass (all detached).
+class SyncTVAOutput(ModelOutput):
+    """Logits [B, n_classes], optionally the attention maps, and the fused utterance vectors [B, D]."""
 
-    ``gat[l][etype]``: [E, heads, 1] per layer and canonical edge type; ``msde[m]``:
-    [B', heads, L, L] over utterances that have modality ``m``; ``msde_gates[m]``: [N_m, hidden];
-    ``pooling[m]``: [N_m, 1]; ``caf``: cross-attention and modality gates (None when CAF is off).
-    """
-
-    gat: list[dict[tuple[str, str, str], torch.Tensor]]
-    msde: dict[str, torch.Tensor | None]
-    msde_gates: dict[str, torch.Tensor | None]
-    pooling: dict[str, torch.Tensor]
-    caf: CAFAttention | None
-
-
-@dataclass
-class SyncTVAOutput:
-    """Logits [B, n_classes], the fused utterance vectors [B, D], and optionally the attention maps."""
-
-    logits: torch.Tensor
-    fused: torch.Tensor
-    attention: AttentionMaps | None = None
+    fused: torch.Tensor | None = None
 
 
 @register_model("sync_tva")
-class SyncTVA(nn.Module):
+class SyncTVA(GraphModel):
     """The Sync-TVA model, built from the graph schema and the config (never from a sample graph).
 
     Shapes: a batched heterograph of B utterances with ``feat`` [N_t, in_dims[t]] on each node
@@ -89,7 +72,7 @@ class SyncTVA(nn.Module):
         self.classifier = nn.Sequential(nn.Linear(fused_dim, d), nn.ReLU(), nn.Dropout(cfg.dropout), nn.Linear(d, n_classes))
 
     def forward(self, g: DGLHeteroGraph, *, dialogue: DGLHeteroGraph | None = None, return_attention: bool = False) -> SyncTVAOutput:
-        """``dialogue`` (the batch's context graph) is accepted and ignored: every model is called alike."""
+        """``dialogue`` is unused: this model reads each utterance alone."""
         counts = {m: g.batch_num_nodes(m) for m in self.modalities}
         h, msde = {}, {}
         for m in self.modalities:

@@ -1,12 +1,13 @@
 """Training and evaluation: loop, losses, metrics, checkpoints, run logging."""
 
 from .checkpoint import TrainState, load_checkpoint, save_checkpoint
-from .experiment import Experiment, build_experiment, checkpoint_extra
-from .loop import Logits, collect_logits, evaluate, fit, train_one_epoch
+from .experiment import Experiment, TrainedModel, build_experiment, checkpoint_extra
+from .loop import Predictions, collect_logits, evaluate, fit, train_one_epoch
 from .losses import FocalLoss, class_weights, make_loss
 from .metrics import Metrics, compute_metrics
 
 __all__ = [
+    "TrainedModel",
     "Experiment",
     "build_experiment",
     "checkpoint_extra",
@@ -14,7 +15,7 @@ __all__ = [
     "train_one_epoch",
     "collect_logits",
     "evaluate",
-    "Logits",
+    "Predictions",
     "TrainState",
     "save_checkpoint",
     "load_checkpoint",

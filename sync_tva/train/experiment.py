@@ -1,9 +1,10 @@
-"""Assemble an experiment from a config: data, graph schema and builder, model, device."""
+"""Assemble an experiment from a config (data, graph schema and builder, model, device) and the trained-model container."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -14,28 +15,53 @@ from ..errors import ConfigError, DataError
 from ..features import load_dataset
 from ..graphs import GraphSchema, get_builder, load_schema
 from ..graphs.builder import UtteranceGraphBuilder
-from ..graphs.dialogue import DialogueGraphBuilder
-from ..models import InputNormalizer, build_model, normalize_speakers, speaker_normalizer
+from ..models import GraphModel, InputNormalizer, build_model, normalize_speakers, speaker_normalizer
 from ..records import SPLITS, DatasetSplits, Utterance
 
-__all__ = ["Experiment", "build_experiment", "seed_everything", "checkpoint_extra", "context_builder", "speaker_normalized"]
+__all__ = ["TrainedModel", "Experiment", "build_experiment", "seed_everything", "checkpoint_extra", "speaker_normalized"]
 
 
-@dataclass
-class Experiment:
-    """Everything a run trains and evaluates; ``schema`` is already restricted to the chosen modalities."""
+@dataclass(kw_only=True)
+class TrainedModel:
+    """A model with what it takes to feed it: config, label names, schema (restricted to the chosen
+    modalities), graph builder and device; ``checkpoint`` is where it was loaded from (None: built here)."""
 
     cfg: Config
-    data: DatasetSplits
+    labels: tuple[str, ...]
     schema: GraphSchema
     builder: UtteranceGraphBuilder
-    model: nn.Module
+    model: GraphModel
     device: torch.device
+    checkpoint: Path | None = None
+    text_encoder: str | None = None  # the fine-tuned text encoder the run's features came from
 
-    @property
-    def labels(self) -> tuple[str, ...]:
-        """Label names in class-index order."""
-        return tuple(self.data.labels)
+    def data_config(self) -> Config:
+        """The run's config with its label names (and fine-tuned text encoder) fixed, so no split needs the training data."""
+        features = self.cfg.features
+        if self.text_encoder is not None:
+            finetune = replace(features.text.finetune, folder=self.text_encoder)
+            features = replace(features, text=replace(features.text, finetune=finetune))
+        return replace(self.cfg, data=replace(self.cfg.data, labels=list(self.labels)), features=features)
+
+    def load_split(self, name: str) -> list[Utterance]:
+        """The utterances of the run's ``train``, ``dev`` or ``test`` split as the model reads them (features
+        through the store; per-speaker normalised over the split when the run normalises by speaker)."""
+        return normalize_speakers(self.model, load_dataset(self.data_config(), splits=(name,)).split(name))[0]
+
+    def load_data(self) -> DatasetSplits:
+        """All three splits of the run's data set, as :meth:`load_split` gives them."""
+        return speaker_normalized(self.model, load_dataset(self.data_config()))
+
+    def __repr__(self) -> str:
+        where = f", checkpoint={str(self.checkpoint)!r}" if self.checkpoint is not None else ""
+        return f"{type(self).__name__}({self.cfg.model.name!r}, labels={list(self.labels)}, schema={self.schema.name!r}{where})"
+
+
+@dataclass(kw_only=True, repr=False)
+class Experiment(TrainedModel):
+    """A trained model plus the data it trains and evaluates on (``labels`` are ``data.labels``)."""
+
+    data: DatasetSplits
 
 
 def seed_everything(seed: int) -> None:
@@ -127,7 +153,10 @@ def build_experiment(cfg: Config, data: DatasetSplits | None = None) -> Experime
         if isinstance(module, InputNormalizer):
             module.fit(u.features for u in data.train)  # statistics of the training split only
     device = resolve_device(cfg.train.device, "train.device")
-    return Experiment(cfg=cfg, data=data, schema=schema, builder=builder, model=model.to(device), device=device)
+    return Experiment(
+        cfg=cfg, labels=tuple(data.labels), schema=schema, builder=builder, model=model.to(device), device=device,
+        text_encoder=data.text_encoder, data=data,
+    )
 
 
 def speaker_normalized(model: nn.Module, data: DatasetSplits) -> DatasetSplits:
@@ -147,16 +176,9 @@ def speaker_normalized(model: nn.Module, data: DatasetSplits) -> DatasetSplits:
     return replace(data, **splits)
 
 
-def context_builder(model: nn.Module) -> DialogueGraphBuilder | None:
-    """How a model is batched, decided in this one place: a registered model whose class says
-    ``needs_dialogue`` gets whole dialogues and their context graph (built from its resolved
-    dialogue schema); any other model gets per-utterance batches (None). Pass the bare model, not a DDP wrapper."""
-    if getattr(type(model), "needs_dialogue", False):
-        return DialogueGraphBuilder(model.context_schema)
-    return None
-
-
-def checkpoint_extra(exp: Experiment) -> dict:
+def checkpoint_extra(trained: TrainedModel) -> dict:
     """What a checkpoint needs besides weights to rebuild the model without the data: labels, widths, schemas."""
-    parts = exp.model.checkpoint_parts() if hasattr(exp.model, "checkpoint_parts") else {}  # model-specific, see build_model
-    return {"labels": list(exp.data.labels), "in_dims": dict(exp.builder.dims), "schema": exp.schema.to_state(), "text_encoder": exp.data.text_encoder, "model_parts": parts}
+    return {
+        "labels": list(trained.labels), "in_dims": dict(trained.builder.dims), "schema": trained.schema.to_state(),
+        "text_encoder": trained.text_encoder, "model_parts": trained.model.checkpoint_parts(),
+    }

@@ -1,4 +1,4 @@
-"""The training loop as plain functions: ``train_one_epoch``, ``collect_logits``, ``evaluate``, ``fit``.
+"""The training loop as plain functions: ``train_one_epoch``, ``collect_logits``, ``evaluate``, ``fit``; the prediction record.
 
 ``fit`` checkpoints after every epoch (``last.pt``) and on every improvement of the dev
 weighted F1 (``best.pt``), stops early after ``train.patience`` epochs without one, and
@@ -21,18 +21,19 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..config import config_to_dict
-from ..graphs import UtteranceGraphBuilder, iterate_batches, plan_batches, shard_units, single_units
+from ..graphs import UtteranceGraphBuilder, iterate_batches, plan_utterances, shard_units
 from ..io import write_yaml
-from ..records import Utterance, dialogue_units
+from ..models import GraphModel, eval_mode
+from ..records import Utterance
 from .augment import drop_modalities
 from .checkpoint import TrainState, load_checkpoint, restore, save_checkpoint
 from .distributed import LOCAL, DistContext, loss_normaliser, touch_all, wrap_model
-from .experiment import Experiment, checkpoint_extra, context_builder
+from .experiment import Experiment, TrainedModel, checkpoint_extra
 from .logging import RunLogger
 from .losses import make_loss
 from .metrics import Metrics, compute_metrics
 
-__all__ = ["train_one_epoch", "collect_logits", "evaluate", "fit", "Logits"]
+__all__ = ["train_one_epoch", "collect_logits", "evaluate", "fit", "Predictions"]
 
 
 def train_one_epoch(
@@ -49,20 +50,17 @@ def train_one_epoch(
     model = model if model is not None else exp.model
     model.train()
     seed = exp.cfg.seed * 100_003 + epoch
-    context = context_builder(exp.model)  # a context model trains on whole dialogues
-    units = dialogue_units(exp.data.train) if context is not None else single_units(len(exp.data.train))
-    plan = plan_batches(units, cfg.batch_size, shuffle_seed=seed)
+    context = exp.model.dialogue_builder()  # a model that reads the conversation trains on whole dialogues
+    plan = plan_utterances(exp.data.train, cfg.batch_size, context=context, shuffle_seed=seed)  # planned once: every rank's share
     train = drop_modalities(exp.data.train, cfg.modality_dropout, seed) if cfg.modality_dropout > 0 else exp.data.train
-    own = iterate_batches(
-        train, exp.builder, cfg.batch_size, shuffle_seed=seed, units=units, shard=dist.shard, context=context, workers=cfg.prefetch_workers
-    )
+    own = iterate_batches(train, exp.builder, cfg.batch_size, plan=plan, shard=dist.shard, context=context, workers=cfg.prefetch_workers)
     total = 0.0
     for planned in tqdm(plan, desc=f"epoch {epoch}", leave=False, unit="batch", disable=not dist.is_main):
         mine = shard_units(planned, dist.rank, dist.world_size)
         if mine:
             batch = next(own).to(exp.device)
         else:  # this rank's share is empty
-            batch = next(iterate_batches(train, exp.builder, cfg.batch_size, units=planned[:1], context=context)).to(exp.device)
+            batch = next(iterate_batches(train, exp.builder, cfg.batch_size, plan=[planned[:1]], context=context)).to(exp.device)
         everyone = torch.tensor([exp.data.train[i].label for unit in planned for i in unit], device=exp.device)
         share = loss_normaliser(loss_fn, batch.labels) / loss_normaliser(loss_fn, everyone) if mine else torch.zeros((), device=exp.device)
         loss = loss_fn(model(batch.graph, dialogue=batch.dialogue).logits, batch.labels)
@@ -79,37 +77,42 @@ def train_one_epoch(
 
 
 @dataclass
-class Logits:
-    """Per-utterance ids, true labels and logits [N, C], in input order."""
+class Predictions:
+    """Per-utterance ids, true labels and logits [N, C], in input order: the one prediction record."""
 
     uids: list[str]
     y_true: list[int]
     logits: torch.Tensor
 
+    @property
+    def probs(self) -> torch.Tensor:
+        """Class probabilities [N, C]."""
+        return torch.softmax(self.logits, dim=-1)
+
+    @property
+    def y_pred(self) -> list[int]:
+        """The most probable class of each utterance."""
+        return self.logits.argmax(dim=-1).tolist() if self.uids else []
+
 
 @torch.no_grad()
-def collect_logits(model: nn.Module, builder: UtteranceGraphBuilder, utterances: Sequence[Utterance], batch_size: int, device: torch.device) -> Logits:
+def collect_logits(model: GraphModel, builder: UtteranceGraphBuilder, utterances: Sequence[Utterance], batch_size: int, device: torch.device) -> Predictions:
     """The model's logits for ``utterances`` in eval mode (the caller's mode is restored)."""
-    was_training = model.training
-    model.eval()
     uids, y_true, logits = [], [], []
-    try:
-        for batch in iterate_batches(utterances, builder, batch_size, context=context_builder(model)):  # input order kept
+    with eval_mode(model):
+        for batch in iterate_batches(utterances, builder, batch_size, context=model.dialogue_builder()):  # input order kept
             batch = batch.to(device)
             logits.append(model(batch.graph, dialogue=batch.dialogue).logits.cpu())
             uids += batch.uids
             y_true += batch.labels.tolist()
-    finally:
-        model.train(was_training)
     out = torch.cat(logits) if logits else torch.zeros(0, 0)
-    return Logits(uids=uids, y_true=y_true, logits=out)
+    return Predictions(uids=uids, y_true=y_true, logits=out)
 
 
-def evaluate(exp: Experiment, utterances: Sequence[Utterance]) -> Metrics:
+def evaluate(trained: TrainedModel, utterances: Sequence[Utterance]) -> Metrics:
     """Metrics of the current model on ``utterances``."""
-    out = collect_logits(exp.model, exp.builder, utterances, exp.cfg.train.batch_size, exp.device)
-    y_pred = out.logits.argmax(dim=-1).tolist() if out.uids else []
-    return compute_metrics(out.y_true, y_pred, exp.data.labels)
+    out = collect_logits(trained.model, trained.builder, utterances, trained.cfg.train.batch_size, trained.device)
+    return compute_metrics(out.y_true, out.y_pred, trained.labels)
 
 
 def fit(exp: Experiment, out: Path, logger: RunLogger | None, dist: DistContext = LOCAL) -> TrainState:

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import yaml
 
+from ..data.folds import FOLD_JSON
 from ..errors import DataError
 from ..io import atomic_open, write_json
 
@@ -38,7 +39,6 @@ __all__ = [
 
 HEADLINE = ("accuracy", "weighted_f1", "macro_f1")  # the figures every table reports
 SUMMARY_JSON, SUMMARY_MD = "summary.json", "summary.md"
-FOLD_JSON = "fold.json"  # in each OUT/fold-<i>: index, group, test groups, split sizes and groups
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ Tables (pandas, one row per weight):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import networkx as nx
 import numpy as np
@@ -28,14 +28,10 @@ import torch
 from dgl import DGLHeteroGraph
 
 from ..graphs.batching import make_batch
+from ..models import AttentionMaps, eval_mode
 from ..models.segments import segment_ids, segment_starts
-from ..models.sync_tva import AttentionMaps
 from ..records import Utterance
-from ..train.experiment import context_builder
-
-if TYPE_CHECKING:
-    from ..inference import TrainedModel
-    from ..train.experiment import Experiment
+from ..train.experiment import TrainedModel
 
 __all__ = [
     "UtteranceAttention",
@@ -205,7 +201,7 @@ def _caf_tables(maps: AttentionMaps, counts: dict[str, np.ndarray], n_utt: int) 
 
 
 @torch.no_grad()
-def extract_attention(exp: "TrainedModel | Experiment", utterances: Sequence[Utterance]) -> list[UtteranceAttention]:
+def extract_attention(trained: TrainedModel, utterances: Sequence[Utterance]) -> list[UtteranceAttention]:
     """Run the model once over ``utterances`` and return each one's attention and prediction.
 
     The model is put in eval mode for the pass (no dropout, so the weights are the ones that
@@ -214,18 +210,14 @@ def extract_attention(exp: "TrainedModel | Experiment", utterances: Sequence[Utt
     """
     if not utterances:
         return []
-    was_training = exp.model.training
-    exp.model.eval()
-    try:
-        batch = make_batch(utterances, exp.builder, context=context_builder(exp.model)).to(exp.device)
-        g, out = batch.graph, exp.model(batch.graph, dialogue=batch.dialogue, return_attention=True)
-    finally:
-        exp.model.train(was_training)
-    g = g.to("cpu")
+    batch = make_batch(utterances, trained.builder, context=trained.model.dialogue_builder()).to(trained.device)
+    with eval_mode(trained.model):
+        out = trained.model(batch.graph, dialogue=batch.dialogue, return_attention=True)
+    g = batch.graph.to("cpu")
     maps = out.attention
     probs = torch.softmax(out.logits, dim=-1).cpu().numpy()
     n = len(utterances)
-    counts = {m: g.batch_num_nodes(m).numpy() for m in exp.schema.node_types}
+    counts = {m: g.batch_num_nodes(m).numpy() for m in trained.schema.node_types}
     pooling = {m: w[:, 0].cpu().numpy() for m, w in maps.pooling.items()}
     starts = {m: segment_starts(g.batch_num_nodes(m)).numpy() for m in counts}
     gat, msde = _gat_tables(g, maps, n), _msde_tables(maps, counts, n)
@@ -237,7 +229,7 @@ def extract_attention(exp: "TrainedModel | Experiment", utterances: Sequence[Utt
         result.append(
             UtteranceAttention(
                 uid=utt.uid,
-                labels=tuple(exp.labels),
+                labels=tuple(trained.labels),
                 true=int(utt.label),
                 predicted=int(probs[b].argmax()),
                 probs=probs[b],

@@ -16,7 +16,7 @@ Typical use on a finished ``sync_tva_context`` run::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -26,12 +26,9 @@ from matplotlib.patches import FancyArrowPatch
 
 from ..errors import DataError
 from ..graphs.batching import make_batch
+from ..models import eval_mode
 from ..records import Utterance, dialogue_units
-from ..train.experiment import context_builder
-
-if TYPE_CHECKING:
-    from ..inference import TrainedModel
-    from ..train.experiment import Experiment
+from ..train.experiment import TrainedModel
 
 __all__ = ["ConversationAttention", "extract_conversation", "draw_conversation"]
 
@@ -58,22 +55,18 @@ class ConversationAttention:
 
 
 @torch.no_grad()
-def extract_conversation(exp: "TrainedModel | Experiment", utterances: Sequence[Utterance]) -> ConversationAttention:
+def extract_conversation(trained: TrainedModel, utterances: Sequence[Utterance]) -> ConversationAttention:
     """Run a context model once over one dialogue's ``utterances`` (in turn order) in eval mode."""
-    context = context_builder(exp.model)
+    context = trained.model.dialogue_builder()
     if context is None:
-        raise ValueError(f"model {exp.cfg.model.name!r} reads no conversation; draw a sync_tva_context run")
+        raise ValueError(f"model {trained.cfg.model.name!r} reads no conversation; draw a sync_tva_context run")
     if len(dialogue_units(utterances)) != 1:
         raise DataError(
             f"draw_conversation takes one dialogue's utterances, got dialogues {sorted({u.dialogue for u in utterances})}"
         )
-    was_training = exp.model.training
-    exp.model.eval()
-    try:
-        batch = make_batch(utterances, exp.builder, context=context).to(exp.device)
-        out = exp.model(batch.graph, dialogue=batch.dialogue, return_attention=True)
-    finally:
-        exp.model.train(was_training)
+    batch = make_batch(utterances, trained.builder, context=context).to(trained.device)
+    with eval_mode(trained.model):
+        out = trained.model(batch.graph, dialogue=batch.dialogue, return_attention=True)
     rows = []
     for layer, per_relation in enumerate(out.attention.context):
         for etype, att in per_relation.items():
@@ -83,7 +76,7 @@ def extract_conversation(exp: "TrainedModel | Experiment", utterances: Sequence[
     edges = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=EDGE_COLUMNS)
     return ConversationAttention(
         dialogue=utterances[0].dialogue,
-        labels=tuple(exp.labels),
+        labels=tuple(trained.labels),
         uids=[u.uid for u in utterances],
         speakers=[u.speaker for u in utterances],
         true=[int(u.label) for u in utterances],

@@ -17,7 +17,7 @@ per epoch for TensorBoard.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,11 +29,8 @@ from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 from ..config import MODALITIES
 from ..io import save_figure as atomic_save_figure
 from ..records import Utterance
+from ..train.experiment import TrainedModel
 from .attention import UtteranceAttention, extract_attention, mean_over_heads
-
-if TYPE_CHECKING:
-    from ..inference import TrainedModel
-    from ..train.experiment import Experiment
 
 __all__ = ["select_edges", "node_positions", "draw_attention", "draw_comparison", "save_figure", "relation_colours"]
 
@@ -280,7 +277,7 @@ def draw_attention(
     return fig
 
 
-def attention_figure(trained: "TrainedModel | Experiment", utterance: Utterance, *, top_k: int = 3) -> plt.Figure:
+def attention_figure(trained: TrainedModel, utterance: Utterance, *, top_k: int = 3) -> plt.Figure:
     """The last GAT layer's attention on one utterance (heads averaged, ``top_k`` edges per node).
 
     Training logs it for one fixed dev utterance per epoch to show attention sharpening; the

@@ -30,30 +30,27 @@ import json
 import math
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..graphs import plan_utterances, planned_utterances
 from ..io import atomic_open
 from ..records import Utterance, dialogue_units
-from ..train.experiment import context_builder
+from ..train.experiment import TrainedModel
 from .attention import UtteranceAttention, extract_attention
 from .conversation import extract_conversation
 from .draw import FACE_MODALITY
 from .heatmap import dense_relations
-
-if TYPE_CHECKING:
-    from ..inference import TrainedModel
-    from ..train.experiment import Experiment
 
 __all__ = [
     "explorer_data",
     "write_explorer",
     "write_explorer_page",
     "extract_in_batches",
-    "dialogue_batches",
+    "page_batches",
     "context_links",
     "page_data",
     "png_data_uri",
@@ -204,37 +201,29 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def extract_in_batches(trained: "TrainedModel | Experiment", utterances: Sequence[Utterance], batch_size: int) -> list[UtteranceAttention]:
-    """:func:`extract_attention` over batches of whole dialogues, about ``batch_size`` utterances each.
+def extract_in_batches(trained: TrainedModel, utterances: Sequence[Utterance], batch_size: int) -> list[UtteranceAttention]:
+    """:func:`extract_attention` over the page's batches (:func:`page_batches`).
 
-    Whole dialogues, so that a context model sees each utterance's conversation (a dialogue
-    longer than ``batch_size`` is a batch of its own). These are the page's tables, bit for
-    bit: a batch's weights may differ from one utterance's alone in the last float32 bits
-    (other reduction orders), so comparing a page with tables asks for the same batches.
+    These are the page's tables, bit for bit: a batch's weights may differ from one utterance's
+    alone in the last float32 bits (other reduction orders), so comparing a page with tables
+    asks for the same batches.
     """
-    return [ua for batch in dialogue_batches(utterances, batch_size) for ua in extract_attention(trained, batch)]
+    return [ua for batch in page_batches(trained, utterances, batch_size) for ua in extract_attention(trained, batch)]
 
 
-def dialogue_batches(utterances: Sequence[Utterance], batch_size: int) -> list[list[Utterance]]:
-    """Consecutive runs of whole dialogues, a new batch started once one holds ``batch_size`` utterances."""
-    batches: list[list[Utterance]] = []
-    for utt in utterances:
-        same_dialogue = bool(batches) and batches[-1][-1].dialogue == utt.dialogue
-        if batches and (same_dialogue or len(batches[-1]) < batch_size):
-            batches[-1].append(utt)
-        else:
-            batches.append([utt])
-    return batches
+def page_batches(trained: TrainedModel, utterances: Sequence[Utterance], batch_size: int) -> list[list[Utterance]]:
+    """``utterances`` in the order given, batched as evaluation batches them (whole dialogues for a context model)."""
+    return planned_utterances(utterances, plan_utterances(utterances, batch_size, context=trained.model.dialogue_builder()))
 
 
-def context_links(trained: "TrainedModel | Experiment", utterances: Sequence[Utterance]) -> dict[str, list[dict[str, Any]]]:
+def context_links(trained: TrainedModel, utterances: Sequence[Utterance]) -> dict[str, list[dict[str, Any]]]:
     """Per utterance, the turns the last context layer attends to (mean of heads), for a context model.
 
     ``{uid: [{"source": uid, "relation": name, "attention": w}, ...]}`` from
     :func:`~sync_tva.viz.conversation.extract_conversation`, one dialogue at a time; the weights
     of one relation into one utterance sum to 1. Empty for a model without dialogue context.
     """
-    if context_builder(trained.model) is None:
+    if not trained.model.needs_dialogue:
         return {}
     links: dict[str, list[dict[str, Any]]] = {}
     for unit in dialogue_units(utterances):
@@ -249,7 +238,7 @@ def context_links(trained: "TrainedModel | Experiment", utterances: Sequence[Utt
 
 
 def write_explorer_page(
-    trained: "TrainedModel | Experiment",
+    trained: TrainedModel,
     utterances: Sequence[Utterance],
     path: str | Path,
     *,
@@ -259,7 +248,7 @@ def write_explorer_page(
     """Extract the attention of ``utterances`` (``batch_size`` at a time) and write the explorer page."""
     uas: list[UtteranceAttention] = []
     links: dict[str, list[dict[str, Any]]] = {}
-    for batch in dialogue_batches(utterances, batch_size):
+    for batch in page_batches(trained, utterances, batch_size):
         uas += extract_attention(trained, batch)
         links.update(context_links(trained, batch))
     data = explorer_data(uas, utterances, title=title, modalities=list(trained.schema.node_types), context=links or None)
