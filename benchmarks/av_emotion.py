@@ -46,7 +46,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sync_tva.config import Config, load_config
+from sync_tva.config import Config, ModelConfig, load_config
 from sync_tva.data.folds import FoldSpec
 from sync_tva.errors import SyncTVAError
 from sync_tva.features import load_dataset
@@ -125,10 +125,14 @@ def only(data: DatasetSplits, modalities: list[str]) -> DatasetSplits:
     return replace(data, train=keep(data.train), dev=keep(data.dev), test=keep(data.test))
 
 
-def speaker_normalised(data: DatasetSplits, min_utterances: int) -> DatasetSplits:
-    """Each split standardised per speaker by the package's SpeakerNormalizer (training statistics from train)."""
+def speaker_normalised(data: DatasetSplits, model: ModelConfig) -> DatasetSplits:
+    """Each split's ``model.speaker_modalities`` standardised per speaker by the package's SpeakerNormalizer
+    (training statistics from train), as a Sync-TVA run with ``model`` reads them."""
     dims = data.feature_dims()
-    norm = SpeakerNormalizer(list(dims), dims, min_utterances=min_utterances).fit(u.features for u in data.train)
+    chosen = [m for m in dims if m in model.speaker_modalities]
+    if not chosen:
+        return data
+    norm = SpeakerNormalizer(chosen, dims, min_utterances=model.speaker_min_utterances).fit(u.features for u in data.train)
     return speaker_normalized(norm, data)
 
 
@@ -230,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
             methods: dict[str, list[Scores]] = {"logistic_regression": [], "sync_tva": []}
             for _, fold_data in folds:
                 data = only(fold_data, ROWS[row])
-                lr_data = speaker_normalised(data, cfg.model.speaker_min_utterances) if by == "speaker" else data
+                lr_data = speaker_normalised(data, cfg.model) if by == "speaker" else data
                 methods["logistic_regression"].append(logistic_regression(lr_data, cfg.seed))
                 for seed in seeds:
                     run_cfg = bench_config(csvs, args.store, labels, [*args.overrides, f"seed={seed}",

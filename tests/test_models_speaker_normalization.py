@@ -110,3 +110,21 @@ def test_build_experiment_normalises_every_split_with_its_own_speakers():
 def test_min_utterances_below_two_is_a_config_error():
     with pytest.raises(ConfigError, match="model.speaker_min_utterances: 1 must satisfy speaker_min_utterances >= 2"):
         load_config(None, ["model.speaker_min_utterances=1"])
+
+
+def test_only_speaker_modalities_are_standardised_per_speaker():
+    """Text is left alone by default (words are not a trait of the speaker); listing it normalises it too."""
+    base = ["data.demo.n_dialogues=24", "model.modalities=[text,audio]", "model.normalize_by=speaker",
+            "model.speaker_min_utterances=2", "model.hidden=16"]
+    plain = build_experiment(load_config(None, [*base, "model.normalize_by=none"]))
+    default = build_experiment(load_config(None, base))
+    listed = build_experiment(load_config(None, [*base, "model.speaker_modalities=[text,audio]"]))
+    first = {name: exp.data.train[0].features for name, exp in (("plain", plain), ("default", default), ("listed", listed))}
+    np.testing.assert_array_equal(first["default"]["text"], first["plain"]["text"])
+    assert not np.allclose(first["default"]["audio"], first["plain"]["audio"])
+    assert not np.allclose(first["listed"]["text"], first["plain"]["text"])
+
+
+def test_unknown_speaker_modality_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.speaker_modalities: unknown modality 'face'"):
+        load_config(None, ["model.speaker_modalities=[face]"])

@@ -278,6 +278,7 @@ class ModelConfig(Section):
     gat_impl: Literal["fused", "per_relation"] = "fused"  # fused: all relations of a GAT layer in one pass; per_relation: one GATConv each (the reference)
     normalize: Literal["standard", "robust", "none"] = "standard"  # input normalisation per modality and feature, fitted on the training split
     normalize_by: Literal["none", "speaker"] = "none"  # speaker: standardise each modality per speaker with that speaker's own statistics in the same split (features only, never labels), before model.normalize
+    speaker_modalities: list[str] = field(default_factory=lambda: ["audio", "visual"])  # speaker: the modalities standardised per speaker (not text: words are not a trait of the speaker)
     speaker_min_utterances: int = bounded(8, AT_LEAST_TWO)  # speaker: a speaker with fewer utterances in a split is shrunk toward the training statistics (one utterance: the training statistics alone)
     dialogue: DialogueConfig = owned_by(("sync_tva_dialogue",), default_factory=DialogueConfig)  # the dialogue model's graph over each conversation
 
@@ -301,6 +302,9 @@ class ModelConfig(Section):
                 raise ConfigError(f"{prefix}.modalities: unknown modality {m!r}; choose from {choices}")
         if len(set(mods)) != len(mods):
             raise ConfigError(f"{prefix}.modalities: repeated modality in {mods}")
+        for m in self.speaker_modalities:
+            if m not in MODALITIES:
+                raise ConfigError(f"{prefix}.speaker_modalities: unknown modality {m!r}; choose from {list(MODALITIES)}")
         heads = {name: getattr(self, name) for name in BLOCK_HEADS}
         if reads(self, "dialogue"):  # validated only for a model that builds the dialogue layers
             heads["dialogue.heads"] = self.dialogue.heads

@@ -55,9 +55,8 @@ class SyncTVA(GraphModel):
         self.normalizer = InputNormalizer(self.modalities, in_dims, mode=cfg.normalize)  # fitted on train by build_experiment
         # Per-speaker statistics need every utterance given together, so it is applied to the records
         # (normalize_speakers) before batching; the module holds the training statistics it falls back on.
-        self.speaker_norm = (
-            SpeakerNormalizer(self.modalities, in_dims, min_utterances=cfg.speaker_min_utterances) if cfg.normalize_by == "speaker" else None
-        )
+        by_speaker = [m for m in self.modalities if m in cfg.speaker_modalities] if cfg.normalize_by == "speaker" else []
+        self.speaker_norm = SpeakerNormalizer(by_speaker, in_dims, min_utterances=cfg.speaker_min_utterances) if by_speaker else None
         self.enhance = nn.ModuleDict(
             {
                 m: MSDE(in_dims[m], d, num_heads=cfg.msde_heads, dropout=cfg.dropout) if cfg.msde else Projection(in_dims[m], d)
