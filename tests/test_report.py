@@ -20,7 +20,7 @@ REFERENCES = ROOT / "benchmarks" / "references.yaml"
 @pytest.fixture(scope="module")
 def seeds_out(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seeds")
-    assert run.main(["--seeds", "0,1", "--out", str(out), *TINY, "train.num_threads=1"]) == 0
+    assert run.main(["--seeds", "0,1", "--out", str(out), *TINY, "train.epochs=1", "train.num_threads=1"]) == 0
     return out
 
 
