@@ -154,7 +154,7 @@ def test_a_dialogue_model_predicts_each_conversation_whole(text_run, tmp_path, t
 
 def test_a_featured_run_refuses_raw_inputs_but_predicts_its_records(tmp_path):
     out = tmp_path / "demo"
-    assert run.main(["--out", str(out), *TINY, "train.num_threads=1"]) == 0
+    assert run.main(["--out", str(out), *TINY, "train.epochs=1", "train.num_threads=1"]) == 0
     predictor = Predictor.from_run(out)
     with pytest.raises(DataError, match="data.name='demo'.*predict_utterances"):
         predictor.predict_text(SENTENCE)
