@@ -26,10 +26,10 @@ from sync_tva.data.pickles.layouts import LAYOUT_TABLE, layouts_from_table, load
 from sync_tva.data.splits import carve_dev
 from sync_tva.errors import ConfigError, DataError, UnknownNameError
 from sync_tva.features import load_dataset
+from sync_tva.metrics import Metrics
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.loop import evaluate, train_one_epoch
 from sync_tva.train.losses import make_loss
-from sync_tva.train.metrics import Metrics
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY_MODEL = [

@@ -23,8 +23,8 @@ import torch.multiprocessing as mp
 from conftest import TINY
 
 from sync_tva.config import load_config
-from sync_tva.testing import FAST, built_once, make_meld_tree, make_text_model
 from sync_tva.distributed import LOCAL, DistContext, distributed, env_shard, loss_normaliser, wrap_model
+from sync_tva.testing import FAST, built_once, make_meld_tree, make_text_model
 from sync_tva.train.experiment import build_experiment
 from sync_tva.train.loop import train_one_epoch
 from sync_tva.train.losses import make_loss

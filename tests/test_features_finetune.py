@@ -22,22 +22,16 @@ from sync_tva.features.finetune import SUMMARY, finetune_text_encoder
 from sync_tva.features.text import TextExtractor, dialogue_contexts
 from sync_tva.inference import load_model, predict
 from sync_tva.records import RawUtterance
-from sync_tva.testing import SENTENCES, built_once, make_text_model
+from sync_tva.testing import SENTENCES
 
 CPU = torch.device("cpu")
 LABELS = ["neutral", "joy", "anger"]
 HEADER = ["Utterance", "Speaker", "Emotion", "Dialogue_ID", "Utterance_ID"]
-TINY_MODEL = ["model.hidden=16", "model.heads=2", "train.epochs=2",
-              "train.batch_size=16"]
+TINY_MODEL = ["model.hidden=16", "model.heads=2", "train.epochs=1", "train.batch_size=16"]
 
 
 class Interrupted(Exception):
     """Stands for a kill between two epochs."""
-
-
-@pytest.fixture(scope="module")
-def text_model(tmp_path_factory) -> Path:
-    return built_once(tmp_path_factory.getbasetemp(), "text_model", make_text_model)
 
 
 def write_split(path: Path, dialogues: int, offset: int, scramble: bool = False) -> None:

@@ -1,37 +1,16 @@
-import json
-
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, fit_run
 
 from sync_tva.config import load_config
 from sync_tva.errors import CheckpointError, DataError
 from sync_tva.features import load_dataset
 from sync_tva.inference import load_run
-from sync_tva.train import build_experiment, compute_metrics, fit, load_checkpoint
-from sync_tva.train.logging import RunLogger
-
-
-def test_metrics_by_hand():
-    m = compute_metrics([0, 0, 1, 2], [0, 1, 1, 1], ["a", "b", "c"])
-    assert m.accuracy == 0.5
-    assert m.confusion_matrix == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
-    assert m.per_class_f1 == pytest.approx({"a": 2 / 3, "b": 0.5, "c": 0.0})
-    assert m.macro_f1 == pytest.approx((2 / 3 + 0.5) / 3)
-    assert m.weighted_f1 == pytest.approx((2 * 2 / 3 + 0.5) / 4)
-    json.dumps(m.to_dict())
-
-
-def run(tmp, overrides):
-    exp = build_experiment(load_config(None, TINY + overrides))
-    logger = RunLogger(tmp)
-    state = fit(exp, tmp, logger)
-    logger.close()
-    return exp, state
+from sync_tva.train import build_experiment, load_checkpoint
 
 
 def test_checkpoints_hold_everything(tmp_path):
-    exp, state = run(tmp_path, [])
+    exp, state = fit_run(tmp_path, [])
     last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert {"model", "optimizer", "state", "config", "rng", "labels", "in_dims"} <= set(last)
     assert last["state"]["epoch"] == 2 == state.epoch
@@ -41,17 +20,17 @@ def test_checkpoints_hold_everything(tmp_path):
 
 
 def test_same_seed_same_training(tmp_path):
-    _, a = run(tmp_path / "a", [])
-    _, b = run(tmp_path / "b", [])
-    _, c = run(tmp_path / "c", ["seed=1"])
+    _, a = fit_run(tmp_path / "a", [])
+    _, b = fit_run(tmp_path / "b", [])
+    _, c = fit_run(tmp_path / "c", ["seed=1"])
     assert a.history == b.history
     assert a.history != c.history
 
 
 def test_resume_after_interruption_equals_uninterrupted(tmp_path):
-    full_exp, full = run(tmp_path / "full", ["train.epochs=3"])
-    run(tmp_path / "cut", ["train.epochs=1"])  # "interrupted" after one epoch
-    resumed_exp, resumed = run(tmp_path / "cut", ["train.epochs=3"])
+    full_exp, full = fit_run(tmp_path / "full", ["train.epochs=3"])
+    fit_run(tmp_path / "cut", ["train.epochs=1"])  # "interrupted" after one epoch
+    resumed_exp, resumed = fit_run(tmp_path / "cut", ["train.epochs=3"])
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
     assert resumed.history == full.history
     for (name, p), q in zip(full_exp.model.state_dict().items(), resumed_exp.model.state_dict().values()):
@@ -59,21 +38,21 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path):
 
 
 def test_resume_with_other_config_is_refused_and_keeps_the_run(tmp_path):
-    run(tmp_path, [])
+    fit_run(tmp_path, [])
     before = (tmp_path / "config.yaml").read_text()
     with pytest.raises(CheckpointError, match=r"another config \(model\.hidden: 16 -> 32\).*train\.resume=false"):
-        run(tmp_path, ["model.hidden=32"])
+        fit_run(tmp_path, ["model.hidden=32"])
     assert (tmp_path / "config.yaml").read_text() == before
     assert load_run(tmp_path).cfg.model.hidden == 16
 
 
 def test_early_stopping_stops(tmp_path):
-    _, state = run(tmp_path, ["train.epochs=30", "train.patience=1", "train.lr=1e-12"])
+    _, state = fit_run(tmp_path, ["train.epochs=30", "train.patience=1", "train.lr=1e-12"])
     assert state.epoch < 30 and state.stale_epochs == 1
 
 
 def test_load_run_rebuilds_the_best_model(tmp_path):
-    exp, _ = run(tmp_path, [])
+    exp, _ = fit_run(tmp_path, [])
     assert load_config(tmp_path / "config.yaml") == exp.cfg
     again = load_run(tmp_path)
     for p, q in zip(exp.model.state_dict().values(), again.model.state_dict().values()):

@@ -1,10 +1,10 @@
 """Training and evaluation: loop, losses, metrics, checkpoints, run logging."""
 
+from ..metrics import Metrics, compute_metrics
 from .checkpoint import TrainState, load_checkpoint, save_checkpoint
 from .experiment import Experiment, TrainedModel, build_experiment, checkpoint_extra
 from .loop import Predictions, collect_logits, evaluate, fit, train_one_epoch
 from .losses import FocalLoss, class_weights, make_loss
-from .metrics import Metrics, compute_metrics
 
 __all__ = [
     "TrainedModel",

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from .metrics import Metrics  # noqa: E402
+from ..metrics import Metrics  # noqa: E402
 
 if TYPE_CHECKING:
     from .experiment import Experiment
