@@ -62,7 +62,7 @@ class Extractor(ABC):
     dim: int
     finetuned: Path | None = None  # the fine-tuned encoder folder the features come from (text: see .finetune); a run keeps it
 
-    def prepare(self, split: str, utts: list[RawUtterance]) -> None:
+    def prepare(self, split: str, utts: list[RawUtterance]) -> None:  # noqa: B027 (a hook most extractors leave empty)
         """Read the whole ``split`` before any of it is extracted (a shard's extraction still sees every turn); nothing by default."""
 
     @abstractmethod
