@@ -165,6 +165,23 @@ def test_torchrun_run_writes_one_complete_run_matching_single_process(tmp_path):
             assert abs(m_ddp[split][key] - m_single[split][key]) <= 0.05, (split, key)
 
 
+@pytest.mark.slow
+def test_torchrun_folds_run_each_fold_as_one_distributed_run(tmp_path):
+    """Under torchrun the folds run one after another, each a DDP run that rank 0 alone writes and reports."""
+    args = ["--folds", "speaker:2", *RUN_ARGS[:-2], "train.epochs=1", "train.batch_size=8"]
+    ddp, single = tmp_path / "ddp", tmp_path / "single"
+    done = subprocess.run(_torchrun("-m", "sync_tva.run", "--out", str(ddp), *args), cwd=ROOT, env=_env(),
+                          capture_output=True, text=True, timeout=HANG_GUARD)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("best epoch") == 2  # one report per fold, from rank 0 only
+    subprocess.run([sys.executable, "-m", "sync_tva.run", "--out", str(single), *args], cwd=ROOT, env=_env(),
+                   capture_output=True, text=True, timeout=HANG_GUARD, check=True)
+    assert _files(ddp) == _files(single) >= {"summary.json", "fold-0/fold.json", "fold-1/metrics.json", "fold-1/checkpoints/best.pt"}
+    folds = [json.loads((ddp / f"fold-{i}" / "fold.json").read_text()) for i in (0, 1)]
+    assert folds == [json.loads((single / f"fold-{i}" / "fold.json").read_text()) for i in (0, 1)]
+    assert not set(folds[0]["groups"]) & set(folds[1]["groups"])
+
+
 def _rank_pid(launcher: int, rank: int) -> int | None:
     """The pid of the torchrun worker with ``RANK=rank`` among the launcher's children."""
     children = Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split()
