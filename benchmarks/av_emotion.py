@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from emodb import Scores, cut_folds, labels_of, summarise, sync_tva, weighted_f1
+from emodb import Scores, labels_of, summarise, sync_tva, weighted_f1
 from real_text import minilm_directory
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
@@ -47,7 +47,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sync_tva.config import Config, ModelConfig, load_config
-from sync_tva.data.folds import FoldSpec
+from sync_tva.data.folds import FoldSpec, cut_folds
 from sync_tva.errors import SyncTVAError
 from sync_tva.features import load_dataset
 from sync_tva.io import atomic_open, write_json
@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     catalogue = load_dataset(replace(cfg, model=replace(cfg.model, modalities=needed)))
     print(f"{len(catalogue.train)} clips, node widths {catalogue.feature_dims()} ({time.time() - started:.0f} s to read/extract)")
     spec = pair_folds(table)
-    folds = cut_folds(catalogue, spec, cfg)
+    folds = cut_folds(catalogue, spec, cfg.seed, cfg.data.dev_fraction)
     for record, split in folds:
         groups = record.split_groups
         print(f"fold {record.fold.index}: test speakers {groups['test']}, train {groups['train']}, "

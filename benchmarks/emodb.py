@@ -45,7 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -57,7 +57,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sync_tva.config import Config, apply_overrides, load_config
-from sync_tva.data.folds import FoldRun, FoldSpec, fold_splits, make_folds, parse_folds
+from sync_tva.data.folds import FoldSpec, cut_folds, parse_folds
 from sync_tva.errors import ConfigError, SyncTVAError
 from sync_tva.features import load_dataset
 from sync_tva.io import atomic_open, write_json, write_yaml
@@ -274,16 +274,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def cut_folds(catalogue: DatasetSplits, spec: FoldSpec, cfg: Config) -> list[tuple[FoldRun, DatasetSplits]]:
-    """The package's folds of the catalogue and each fold's splits (``run --folds`` cuts the same)."""
-    folds = make_folds([*catalogue.train, *catalogue.dev], spec, cfg.seed)
-    out = []
-    for fold in folds:
-        split = fold_splits(catalogue, fold, cfg.data.dev_fraction, cfg.seed)
-        out.append((FoldRun.of(spec, fold, split, cfg.seed, cfg.data.dev_fraction), replace(split, name=f"{catalogue.name}-fold{fold.index}")))
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Extract (cached), then per feature set and fold: majority, logistic regression, Sync-TVA per mode."""
     table = read_labels(args.data)
@@ -299,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"\n{feature_set}: {len(catalogue.train)} clips, audio nodes {dims} wide ({time.time() - started:.0f} s to read/extract)"
         )
-        folds = cut_folds(catalogue, args.folds, cfg)
+        folds = cut_folds(catalogue, args.folds, cfg.seed, cfg.data.dev_fraction)
         for record, _ in folds:
             groups = record.split_groups
             print(f"fold {record.fold.index}: test speakers {groups['test']}, dev {groups['dev']}, train {groups['train']}")

@@ -24,14 +24,13 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import matplotlib.pyplot as plt
 
 from ..config import Config, load_config
-from ..data.folds import FOLD_JSON, FoldRun, FoldSpec, fold_splits, make_folds, parse_folds, warn_label_gaps
+from ..data.folds import FOLD_JSON, FoldSpec, cut_folds, parse_folds, warn_label_gaps
 from ..device import resolve_device
 from ..distributed import DistContext, distributed
 from ..errors import ConfigError, SyncTVAError
@@ -148,14 +147,12 @@ def train_folds(
     if ctx.is_main:
         print(f"note: --folds {spec}: the source's own test split is left untouched and unused; "
               "each fold tests on its held-out groups of the train and dev utterances", file=sys.stderr)
-    folds = make_folds([*data.train, *data.dev], spec, cfg.seed)
+    folds = cut_folds(data, spec, cfg.seed, cfg.data.dev_fraction)
     fold_dirs = []
-    for fold in folds:
+    for record, split in folds:
+        fold = record.fold
         fold_dir = out / f"fold-{fold.index}"
         fold_dirs.append(fold_dir)
-        split = fold_splits(data, fold, cfg.data.dev_fraction, cfg.seed)
-        record = FoldRun.of(spec, fold, split, cfg.seed, cfg.data.dev_fraction)
-        split = replace(split, name=f"{data.name}-fold{fold.index}")
         runs = [(seed_config(s), fold_dir / f"seed-{s}") for s in seeds] if seeds else [(cfg, fold_dir)]
         if ctx.is_main:
             warn_label_gaps(data, fold, split.test)

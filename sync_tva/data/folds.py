@@ -53,6 +53,7 @@ __all__ = [
     "make_folds",
     "fold_splits",
     "warn_label_gaps",
+    "cut_folds",
     "read_fold_run",
 ]
 
@@ -279,7 +280,22 @@ class FoldRun:
                 f"--folds {self.protocol}: fold {self.fold.index} held {self.sizes} utterances when it ran, the data "
                 f"now gives {found}; the source's train or dev changed since"
             )
-        return replace(split, name=f"{data.name}-fold{self.fold.index}")
+        return _fold_named(split, data.name, self.fold)
+
+
+def _fold_named(split: DatasetSplits, source: str, fold: Fold) -> DatasetSplits:
+    """``split`` named after its source and fold (``meld-fold2``), so its notes and runs say which fold they read."""
+    return replace(split, name=f"{source}-fold{fold.index}")
+
+
+def cut_folds(data: DatasetSplits, spec: FoldSpec, seed: int, dev_fraction: float) -> list[tuple[FoldRun, DatasetSplits]]:
+    """Every fold of ``spec`` over ``data``'s train and dev (:func:`make_folds`) with its record and its splits
+    (:func:`fold_splits`): what ``run --folds`` trains on, and what the benchmarks cut."""
+    out = []
+    for fold in make_folds([*data.train, *data.dev], spec, seed):
+        split = fold_splits(data, fold, dev_fraction, seed)
+        out.append((FoldRun.of(spec, fold, split, seed, dev_fraction), _fold_named(split, data.name, fold)))
+    return out
 
 
 def read_fold_run(run_dir: str | Path) -> FoldRun | None:
