@@ -160,6 +160,11 @@ def _leaves(value: Any, suffix: str = "") -> list[tuple[str, Any]]:
     return [leaf for key, child in value.items() for leaf in _leaves(child, f"{suffix}.{key}")]
 
 
+def _disagreement(old: str, old_value: Any, new: str, new_value: Any) -> ConfigError:
+    """The error for an old spelling given beside its new key with another value (files and overrides alike)."""
+    return ConfigError(f"{old}={old_value!r} and {new}={new_value!r} disagree; they are one setting now: keep {new} only")
+
+
 def _apply_renamed(raw: dict) -> None:
     """Move each old spelling of :data:`RENAMED` to its new key and each old value of :data:`RENAMED_VALUES` to its new one (in place).
 
@@ -174,7 +179,7 @@ def _apply_renamed(raw: dict) -> None:
             old, new = old_root + suffix, new_root + suffix
             has_new, current = _pop_dotted(raw, new)
             if has_new and current != leaf:
-                raise ConfigError(f"{old}={leaf!r} and {new}={current!r} disagree; they are one setting now: keep {new} only")
+                raise _disagreement(old, leaf, new, current)
             if not has_new and not warned:
                 warnings.warn(f"{old_root} is deprecated; it sets {new_root} (use that key)", FutureWarning, stacklevel=4)
                 warned = True
@@ -267,7 +272,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         if new is not None:
             if new in given:
                 if given[new] != value:
-                    raise ConfigError(f"{key}={value!r} and {new}={given[new]!r} disagree; they are one setting now: keep {new} only")
+                    raise _disagreement(key, value, new, given[new])
                 continue
             warnings.warn(f"{key} is deprecated; it sets {new} (use that key)", FutureWarning, stacklevel=3)
             key = new
