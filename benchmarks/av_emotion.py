@@ -216,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     table = read_labels(args.data)
     table.attrs["data"] = str(args.data)
     labels = list(dict.fromkeys(table["emotion"]))
-    spec = pair_folds(table) if args.folds == PAIRS else parse_folds(args.folds)  # a bad spec fails before extraction
+    spec = pair_folds(table) if args.folds == PAIRS else parse_folds(args.folds)  # a malformed spec fails before extraction
     rows = [r for r in args.rows.split(",") if r]
     seeds = [int(s) for s in args.seeds.split(",")]
     csvs = write_catalogue(table, args.data, args.catalogue)
