@@ -12,8 +12,8 @@ figure is a fold's test figure, then mean ± sample std over the folds (and over
 folds and dev carves stay those of the config's ``seed``, as under ``run --folds --seeds``).
 
 Features come from the package's raw-media path with ``configs/av_faces.yaml``: visual nodes are
-the largest MTCNN face of each frame through the FER2013 expression CNN, audio nodes openSMILE
-ComParE windows, the text node MiniLM's mean vector of the clip's sentence (Java-SED ships no
+the largest MTCNN face of each frame through the FER2013 expression CNN, the audio node the clip's
+openSMILE ComParE functionals, the text node MiniLM's mean vector of the clip's sentence (Java-SED ships no
 transcript here, so the text is ``sentence NN``: it names the sentence and nothing else). The
 clips are read through one catalogue CSV (extracted once per modality) and the folds are cut in
 memory. Rows: audio, visual, audio + visual, text + audio + visual, each with ``model.normalize_by``

@@ -25,7 +25,7 @@ AV_FACES = ROOT / "configs" / "av_faces.yaml"
 JAVANESE = ROOT.parent / "shared" / "data" / "video" / "javanese"
 TINY_MODEL = ["model.hidden=16", "model.heads=2", "train.epochs=2",
               "train.batch_size=8", "train.num_threads=1", "features.progress=false", "features.visual.fps=2",
-              "features.visual.max_frames=3", "features.audio.max_nodes=4"]
+              "features.visual.max_frames=3"]
 CPU = torch.device("cpu")
 EMOTIONS = ["neutral", "sad", "happy", "surprise", "fear", "angry"]
 
