@@ -57,7 +57,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sync_tva.config import Config, ModelConfig, load_config
-from sync_tva.data.folds import FoldSpec, cut_folds, parse_folds
+from sync_tva.data.folds import FoldRun, FoldSpec, cut_folds, parse_folds
 from sync_tva.errors import SyncTVAError
 from sync_tva.features import load_dataset
 from sync_tva.io import atomic_open, write_json
@@ -173,14 +173,14 @@ def logistic_regression(data: DatasetSplits, seed: int) -> Scores:
     return Scores(accuracy_score(y["test"], pred), weighted_f1(y["test"], pred), dev_f1, f"C={c}")
 
 
-def inner_folds(fold_data: DatasetSplits, seed: int, dev_fraction: float) -> list[DatasetSplits]:
-    """Leave one of the fold's training speakers out (test speakers dropped first): ``--select``'s splits."""
+def inner_folds(fold_data: DatasetSplits, seed: int, dev_fraction: float) -> list[tuple[FoldRun, DatasetSplits]]:
+    """Leave one of the fold's training speakers out (test speakers dropped first): ``--select``'s folds."""
     pool = replace(fold_data, train=[*fold_data.train, *fold_data.dev], dev=[], test=[])
     inner = cut_folds(pool, FoldSpec("speaker", None), seed, dev_fraction)
     for record, _ in inner:
         groups = record.split_groups
         print(f"  inner fold: scored on speaker {groups['test']}, train {groups['train']}")
-    return [split for _, split in inner]
+    return inner
 
 
 def extraction_seconds(cfg: Config, csvs: dict[str, Path], table: pd.DataFrame, folder: Path, n: int = 12) -> dict[str, float]:
@@ -251,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
     results: dict = {"config": "configs/av_faces.yaml", "overrides": BENCH_OVERRIDES + args.overrides, "seeds": seeds,
                      "protocol": str(spec), "folds": [record.to_dict() for record, _ in folds], "rows": {}}
     if args.select:
-        folds = [(record, inner) for record, fold_data in folds for inner in inner_folds(fold_data, cfg.seed, cfg.data.dev_fraction)]
+        folds = [inner for _, fold_data in folds for inner in inner_folds(fold_data, cfg.seed, cfg.data.dev_fraction)]
+        results["scored_folds"] = [record.to_dict() for record, _ in folds]  # what the figures below were scored on
         results["protocol"] += ", --select: each fold's training speakers, one held out at a time (test speakers dropped)"
         print(f"--select: {len(folds)} inner folds, each scored on one training speaker; the folds' test speakers are not read")
     elif not args.no_timing:

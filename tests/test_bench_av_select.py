@@ -34,8 +34,9 @@ def test_inner_folds_hold_out_each_training_speaker_once_and_never_read_test_spe
     inner = inner_folds(fold, seed=0, dev_fraction=0.25)
     training = sorted({u.speaker for u in [*fold.train, *fold.dev]})
     assert training == ["f2", "f3", "m2", "m3"]
-    assert sorted(next(iter({u.speaker for u in split.test})) for split in inner) == training  # each held out once
-    for split in inner:
+    assert sorted(next(iter({u.speaker for u in split.test})) for _, split in inner) == training  # each held out once
+    for record, split in inner:
+        assert record.split_groups["test"] == sorted({u.speaker for u in split.test})  # the record names what is scored
         held_out = {u.speaker for u in split.test}
         seen = {u.speaker for u in [*split.train, *split.dev]}
         assert len(held_out) == 1 and not held_out & seen
